@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TEST(name) void test_##name(void)
+#define TEST(name)                                                           \
+  void test_##name(void);                                                    \
+  void test_##name(void)
 
 /* Per-test timeout override: TEST_TIMEOUT(name, ms) next to the TEST. */
 #define TEST_TIMEOUT(name, ms) extern const int test_timeout_##name

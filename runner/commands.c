@@ -1,0 +1,38 @@
+/* The table of subcommands: name, function, summary and --help text. */
+#include <stddef.h>
+
+#include "cli.h"
+#include "commands.h"
+
+#define WF_OPTIONS                                                           \
+  "  -p, --param KEY=VALUE  set a param (VALUE read as YAML; KEY may be\n"   \
+  "                         dotted: -p hyperparameters.epochs=4)\n"         \
+  "  --params-file FILE     params from a YAML mapping (-p wins)\n"          \
+  "  -h, --help             this help\n"
+
+const struct cli_command cli_commands[] = {
+    {"validate", cmd_validate, "check a workflow and print a summary",
+     "usage: sagerun validate WORKFLOW [options]\n\n"
+     "Loads WORKFLOW, checks it against the workflow schema, the step\n"
+     "types' schemas and every expression, expands fan-outs and looks for\n"
+     "cycles. Prints \"ok: ...\" with a summary, or every error found as\n"
+     "FILE:LINE:COLUMN: error: MESSAGE. Exit status 0 ok, 2 invalid.\n\n"
+     "options:\n" WF_OPTIONS},
+    {"graph", cmd_graph, "show the expanded DAG (text, dot or mermaid)",
+     "usage: sagerun graph WORKFLOW [--format text|dot|mermaid] [options]\n\n"
+     "Prints the DAG of step instances. text groups them in stages: steps\n"
+     "of one stage run in parallel. dot is for Graphviz, mermaid for\n"
+     "Markdown renderers.\n\n"
+     "options:\n"
+     "  --format FORMAT        text (default), dot or mermaid\n" WF_OPTIONS},
+    {"run", cmd_run, "run a workflow",
+     "usage: sagerun run WORKFLOW [options]\n\n"
+     "Runs WORKFLOW. This version checks it and refuses step types that\n"
+     "cannot run yet, before anything is sent.\n\n"
+     "options:\n" WF_OPTIONS},
+    {"steps", cmd_steps, "list step types, or show one's inputs and outputs",
+     "usage: sagerun steps [TYPE]\n\n"
+     "Without TYPE, lists every step type. With TYPE, shows its inputs\n"
+     "(the keys of with:, their types and defaults) and its outputs.\n"},
+    {NULL, NULL, NULL, NULL}};
+

@@ -1,0 +1,10 @@
+/* The subcommands, one file each (runner/cmd_NAME.c). */
+#ifndef SAGERUN_COMMANDS_H
+#define SAGERUN_COMMANDS_H
+
+int cmd_graph(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_steps(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
+
+#endif

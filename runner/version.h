@@ -1,0 +1,6 @@
+#ifndef SAGERUN_VERSION_H
+#define SAGERUN_VERSION_H
+
+#define SAGERUN_VERSION "0.1.0"
+
+#endif

@@ -1,0 +1,106 @@
+/* The table of step types. Keep it sorted by name: a test checks that
+ * order and that every entry has its schemas/steps/NAME.json. Execution
+ * functions arrive with the issues that implement each step; until then
+ * `exec` is NULL and `sagerun run` refuses the step. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../runner/suggest.h"
+#include "step.h"
+
+
+static const struct step_type gdelt_prepare = {
+    STEP_ABI_VERSION, "gdelt.prepare",
+    "GDELT events to RecordIO-protobuf or CSV objects, split and shuffled",
+    1, NULL /* exec: not yet implemented */};
+
+static const struct step_type gdelt_profile = {
+    STEP_ABI_VERSION, "gdelt.profile",
+    "share per EventCode, column statistics and histograms of a source", 1,
+    NULL /* exec: not yet implemented */};
+
+static const struct step_type gdelt_top_events = {
+    STEP_ABI_VERSION, "gdelt.top_events",
+    "the N most frequent EventCodes of a GDELT source", 1,
+    NULL /* exec: not yet implemented */};
+
+static const struct step_type logs_training_time = {
+    STEP_ABI_VERSION, "logs.training_time",
+    "a training job's time from its CloudWatch log streams", 1,
+    NULL /* exec: not yet implemented */};
+
+static const struct step_type report = {
+    STEP_ABI_VERSION, "report",
+    "comparison table and report.md, report.json, report.html", 1,
+    NULL /* exec: not yet implemented */};
+
+static const struct step_type sagemaker_delete = {
+    STEP_ABI_VERSION, "sagemaker.delete",
+    "delete endpoints, endpoint configs and models; idempotent", 1,
+    NULL /* exec: not yet implemented */};
+
+static const struct step_type sagemaker_endpoint = {
+    STEP_ABI_VERSION, "sagemaker.endpoint",
+    "create an endpoint and wait until it is InService", 1,
+    NULL /* exec: not yet implemented */};
+
+static const struct step_type sagemaker_endpoint_config = {
+    STEP_ABI_VERSION, "sagemaker.endpoint_config",
+    "create an endpoint configuration for a model", 1,
+    NULL /* exec: not yet implemented */};
+
+static const struct step_type sagemaker_evaluate = {
+    STEP_ABI_VERSION, "sagemaker.evaluate",
+    "score test data on an endpoint: MSE, MAE, R2, throughput", 1,
+    NULL /* exec: not yet implemented */};
+
+static const struct step_type sagemaker_model = {
+    STEP_ABI_VERSION, "sagemaker.model",
+    "create a SageMaker model from a training artifact", 1,
+    NULL /* exec: not yet implemented */};
+
+static const struct step_type sagemaker_training_job = {
+    STEP_ABI_VERSION, "sagemaker.training_job",
+    "run a SageMaker training job and wait for it", 1,
+    NULL /* exec: not yet implemented */};
+
+const struct step_type *const step_registry[] = {
+    &gdelt_prepare,
+    &gdelt_profile,
+    &gdelt_top_events,
+    &logs_training_time,
+    &report,
+    &sagemaker_delete,
+    &sagemaker_endpoint,
+    &sagemaker_endpoint_config,
+    &sagemaker_evaluate,
+    &sagemaker_model,
+    &sagemaker_training_job,
+    NULL,
+};
+
+const struct step_type *step_registry_find(const char *name)
+{
+  const struct step_type *const *t;
+
+  for (t = step_registry; *t; t++)
+    if (strcmp((*t)->name, name) == 0)
+      return *t;
+  return NULL;
+}
+
+const char *step_registry_suggest(const char *name)
+{
+  struct suggest s;
+  const struct step_type *const *t;
+
+  suggest_init(&s, name, 3);
+  for (t = step_registry; *t; t++)
+    suggest_add(&s, (*t)->name);
+  return suggest_best(&s);
+}
+
+void step_schema_path(const struct step_type *t, char *out, size_t outlen)
+{
+  snprintf(out, outlen, "schemas/steps/%s.json", t->name);
+}
