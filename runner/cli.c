@@ -71,8 +71,9 @@ int cli_parse_workflow_args(const struct cli_command *cmd, int argc,
     const char *arg = argv[i];
     if (only_args || arg[0] != '-' || strcmp(arg, "-") == 0) {
       if (a->path) {
-        cli_error(cmd->name, "unexpected argument \"%s\": expected one "
-                             "workflow file",
+        cli_error(cmd->name,
+                  "unexpected argument \"%s\": expected one "
+                  "workflow file",
                   arg);
         return EXIT_USAGE;
       }
@@ -103,8 +104,8 @@ int cli_parse_workflow_args(const struct cli_command *cmd, int argc,
       }
       a->format = v;
     } else {
-      cli_error(cmd->name, "unknown option \"%s\" (see sagerun %s --help)",
-                arg, cmd->name);
+      cli_error(cmd->name, "unknown option \"%s\" (see sagerun %s --help)", arg,
+                cmd->name);
       return EXIT_USAGE;
     }
   }

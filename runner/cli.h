@@ -26,7 +26,7 @@ extern const struct cli_command cli_commands[];
 struct cli_workflow_args {
   const char *path;
   struct wf_overrides overrides;
-  const char *format;  /* --format, if the command takes it */
+  const char *format; /* --format, if the command takes it */
   int help;
 };
 

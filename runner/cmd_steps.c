@@ -33,11 +33,10 @@ static void type_text(struct buf *out, json_t *prop)
   if (json_is_string(t)) {
     buf_adds(out, json_string_value(t));
     if (strcmp(json_string_value(t), "array") == 0 &&
-        json_is_string(json_object_get(json_object_get(prop, "items"),
-                                       "type")))
+        json_is_string(json_object_get(json_object_get(prop, "items"), "type")))
       buf_addf(out, " of %s",
-               json_string_value(json_object_get(
-                   json_object_get(prop, "items"), "type")));
+               json_string_value(
+                   json_object_get(json_object_get(prop, "items"), "type")));
   } else if (json_is_array(t)) {
     for (i = 0; i < json_array_size(t); i++)
       buf_addf(out, "%s%s", i ? "|" : "",
@@ -117,8 +116,8 @@ int cmd_steps(int argc, char **argv)
   const struct step_type *const *t;
   const struct step_type *one;
 
-  if (argc > 1 && (strcmp(argv[1], "-h") == 0 ||
-                   strcmp(argv[1], "--help") == 0)) {
+  if (argc > 1 &&
+      (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
     fputs(cmd->usage, stdout);
     return 0;
   }
@@ -140,8 +139,9 @@ int cmd_steps(int argc, char **argv)
       cli_error("steps", "unknown step type \"%s\" (did you mean \"%s\"?)",
                 argv[1], hint);
     else
-      cli_error("steps", "unknown step type \"%s\": expected one listed by "
-                         "`sagerun steps`",
+      cli_error("steps",
+                "unknown step type \"%s\": expected one listed by "
+                "`sagerun steps`",
                 argv[1]);
     return EXIT_USAGE;
   }

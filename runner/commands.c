@@ -4,10 +4,10 @@
 #include "cli.h"
 #include "commands.h"
 
-#define WF_OPTIONS                                                           \
-  "  -p, --param KEY=VALUE  set a param (VALUE read as YAML; KEY may be\n"   \
-  "                         dotted: -p hyperparameters.epochs=4)\n"         \
-  "  --params-file FILE     params from a YAML mapping (-p wins)\n"          \
+#define WF_OPTIONS                                                             \
+  "  -p, --param KEY=VALUE  set a param (VALUE read as YAML; KEY may be\n"     \
+  "                         dotted: -p hyperparameters.epochs=4)\n"            \
+  "  --params-file FILE     params from a YAML mapping (-p wins)\n"            \
   "  -h, --help             this help\n"
 
 const struct cli_command cli_commands[] = {
@@ -35,4 +35,3 @@ const struct cli_command cli_commands[] = {
      "Without TYPE, lists every step type. With TYPE, shows its inputs\n"
      "(the keys of with:, their types and defaults) and its outputs.\n"},
     {NULL, NULL, NULL, NULL}};
-

@@ -227,8 +227,7 @@ static int with_validate(struct expander *x, const struct dag_node *node)
   struct buf prefix;
   int n;
 
-  if (s->wtype == NULL || s->wtype->schema == NULL ||
-      x->reported[s->ordinal])
+  if (s->wtype == NULL || s->wtype->schema == NULL || x->reported[s->ordinal])
     return 0;
   buf_init(&prefix, 1 << 16);
   if (s->with)
@@ -645,8 +644,9 @@ static int cycles_check(struct expander *x)
            * the order of "needs". */
           for (i = first + 1; i <= depth; i++)
             buf_addf(&msg, " -> %s", dag->nodes[stack[i]].id);
-          buf_addf(&msg, " -> %s: expected steps that do not depend on "
-                         "themselves",
+          buf_addf(&msg,
+                   " -> %s: expected steps that do not depend on "
+                   "themselves",
                    dag->nodes[m].id);
           diags_add(x->diags, x->wf->file, s->node->line, s->node->col, "%s",
                     buf_str(&msg));
@@ -704,8 +704,7 @@ int dag_expand(struct workflow *wf, struct dag **out, struct diags *diags)
   x.reported = calloc(wf->nall ? wf->nall : 1, 1);
   x.run = run_info(wf);
   no_each = json_object();
-  if (x.dag == NULL || x.reported == NULL || x.run == NULL ||
-      no_each == NULL) {
+  if (x.dag == NULL || x.reported == NULL || x.run == NULL || no_each == NULL) {
     rc = SR_ENOMEM;
     goto out;
   }

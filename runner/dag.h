@@ -27,8 +27,8 @@ struct dag {
   struct workflow *wf; /* borrowed */
   struct dag_node *nodes;
   size_t count, alloc;
-  size_t nfinally;     /* nodes of finally: steps */
-  size_t nfanouts;     /* declared steps and groups with for_each */
+  size_t nfinally; /* nodes of finally: steps */
+  size_t nfanouts; /* declared steps and groups with for_each */
   struct dag_scope **scopes;
   size_t nscopes, allocscopes;
 };

@@ -56,8 +56,7 @@ void diags_vadd(struct diags *d, const char *file, int line, int col,
     d->oom = 1;
   for (i = 0; i < d->count; i++) {
     item = &d->items[i];
-    if (item->line == line && item->col == col &&
-        same_text(item->file, file) &&
+    if (item->line == line && item->col == col && same_text(item->file, file) &&
         strcmp(item->message, buf_str(&msg)) == 0) {
       buf_free(&msg);
       return;

@@ -144,8 +144,9 @@ static int write_text(const struct dag *dag, FILE *out)
   }
   if (width > 48)
     width = 48;
-  fprintf(out, "%s: %zu step instances in %ld stages, %zu fan-outs, target "
-               "%s\n",
+  fprintf(out,
+          "%s: %zu step instances in %ld stages, %zu fan-outs, target "
+          "%s\n",
           wf->name, dag->count, nlevels, dag->nfanouts, wf->target);
   buf_init(&deps, 1 << 20);
   /* Main steps by stage (each stage's steps can run in parallel), then
@@ -161,8 +162,7 @@ static int write_text(const struct dag *dag, FILE *out)
       if (n == 0)
         continue;
       if (pass == 0)
-        fprintf(out, "\nstage %ld%s\n", lv,
-                n > 1 ? " (in parallel)" : "");
+        fprintf(out, "\nstage %ld%s\n", lv, n > 1 ? " (in parallel)" : "");
       for (i = 0; i < dag->count; i++) {
         const struct dag_node *node = &dag->nodes[i];
         if ((size_t)lv != levels[i] || node->step->finally != pass)

@@ -6,7 +6,6 @@
 #include "commands.h"
 #include "version.h"
 
-
 static void usage(FILE *out)
 {
   const struct cli_command *c;

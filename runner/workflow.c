@@ -36,8 +36,7 @@ static void error_at(struct loader *l, const struct ynode *n, const char *fmt,
   va_list ap;
 
   va_start(ap, fmt);
-  diags_vadd(l->diags, l->wf->file, n ? n->line : 0, n ? n->col : 0, fmt,
-             ap);
+  diags_vadd(l->diags, l->wf->file, n ? n->line : 0, n ? n->col : 0, fmt, ap);
   va_end(ap);
   l->failed = 1;
 }
@@ -149,8 +148,7 @@ static int schema_load(struct loader *l, const char *path, json_t **json,
   }
   *json = json_loadb(f->data, f->len, 0, &jerr);
   if (*json == NULL) {
-    diags_add(l->diags, NULL, 0, 0, "internal: schema %s: %s", path,
-              jerr.text);
+    diags_add(l->diags, NULL, 0, 0, "internal: schema %s: %s", path, jerr.text);
     return SR_EINVAL;
   }
   rc = jsonschema_compile(*json, out, err, sizeof(err));
@@ -195,8 +193,8 @@ static struct wf_param *param_find(struct workflow *wf, const char *name)
   return NULL;
 }
 
-static void param_unknown(struct loader *l, const char *file, int line,
-                          int col, const char *name)
+static void param_unknown(struct loader *l, const char *file, int line, int col,
+                          const char *name)
 {
   struct suggest s;
   struct buf msg;
@@ -206,8 +204,8 @@ static void param_unknown(struct loader *l, const char *file, int line,
   for (i = 0; i < l->wf->nparams; i++)
     suggest_add(&s, l->wf->params[i].name);
   buf_init(&msg, 4096);
-  buf_addf(&msg, "unknown param \"%s\": expected one declared under params:",
-           name);
+  buf_addf(&msg,
+           "unknown param \"%s\": expected one declared under params:", name);
   add_hint(&msg, &s);
   diags_add(l->diags, file, line, col, "%s", buf_str(&msg));
   buf_free(&msg);
@@ -259,8 +257,7 @@ static int params_declare(struct loader *l, const struct ynode *params)
     }
     rc = jsonschema_compile(p->schema, &p->compiled, err, sizeof(err));
     if (rc) {
-      error_at(l, decl, "param \"%s\": invalid declaration: %s", p->name,
-               err);
+      error_at(l, decl, "param \"%s\": invalid declaration: %s", p->name, err);
       p->compiled = NULL;
     }
   }
@@ -380,8 +377,7 @@ static int params_assign(struct loader *l, const char *text)
   int rc = 0;
 
   if (eq == NULL || eq == text) {
-    diags_add(l->diags, "-p", 0, 0,
-              "expected key=value, found \"%s\"", text);
+    diags_add(l->diags, "-p", 0, 0, "expected key=value, found \"%s\"", text);
     l->failed = 1;
     return 0;
   }
@@ -426,8 +422,8 @@ static int params_check(struct loader *l)
      * declaration and say what is wrong with the value. */
     buf_init(&prefix, 4096);
     buf_addf(&prefix, "params.%s", p->name);
-    if (workflow_validate_value(wf->file, p->compiled, p->value, NULL,
-                                p->node, buf_str(&prefix), l->diags) != 0)
+    if (workflow_validate_value(wf->file, p->compiled, p->value, NULL, p->node,
+                                buf_str(&prefix), l->diags) != 0)
       l->failed = 1;
     buf_free(&prefix);
     if (json_object_set(wf->param_values, p->name, p->value) != 0)
@@ -574,7 +570,8 @@ static int step_parse(struct loader *l, const struct ynode *key,
     if (rc)
       return rc;
     if (json_object_get(r, "attempts"))
-      s->retry.attempts = (int)json_integer_value(json_object_get(r, "attempts"));
+      s->retry.attempts =
+          (int)json_integer_value(json_object_get(r, "attempts"));
     if (json_object_get(r, "delay"))
       s->retry.delay = json_number_value(json_object_get(r, "delay"));
     if (json_object_get(r, "factor"))
@@ -613,8 +610,8 @@ static int steps_parse(struct loader *l, const struct ynode *map,
   if (*out == NULL)
     return SR_ENOMEM;
   for (i = 0; i < map->count; i++) {
-    rc = step_parse(l, map->pairs[i].key, map->pairs[i].value, parent,
-                    finally, i, &(*out)[i]);
+    rc = step_parse(l, map->pairs[i].key, map->pairs[i].value, parent, finally,
+                    i, &(*out)[i]);
     if (rc)
       return rc;
     (*nout)++;
@@ -773,11 +770,10 @@ struct ref_check {
   int rc;
 };
 
-static void ref_error(struct ref_check *c, size_t offset, const char *fmt,
-                      ...) __attribute__((format(printf, 3, 4)));
+static void ref_error(struct ref_check *c, size_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static void ref_error(struct ref_check *c, size_t offset, const char *fmt,
-                      ...)
+static void ref_error(struct ref_check *c, size_t offset, const char *fmt, ...)
 {
   va_list ap;
   int line, col;
@@ -811,8 +807,8 @@ static int each_visible(const struct wf_step *s, int own, const char *name,
   return any ? 0 : -1;
 }
 
-static const char *const run_keys[] = {"id", "workflow", "target", "region",
-                                       "started_at", NULL};
+static const char *const run_keys[] = {"id",     "workflow",   "target",
+                                       "region", "started_at", NULL};
 
 static void check_steps_ref(struct ref_check *c, const struct expr_ref *ref)
 {
@@ -836,8 +832,8 @@ static void check_steps_ref(struct ref_check *c, const struct expr_ref *ref)
   t = step_lookup(wf, c->step->parent, ref->segments[1].name);
   if (t == NULL) {
     buf_init(&msg, 4096);
-    step_suggest(wf, c->step->parent, c->step->finally,
-                 ref->segments[1].name, &sg);
+    step_suggest(wf, c->step->parent, c->step->finally, ref->segments[1].name,
+                 &sg);
     buf_addf(&msg, "unknown step \"%s\": expected a step id in scope",
              ref->segments[1].name);
     add_hint(&msg, &sg);
@@ -873,14 +869,15 @@ static void check_steps_ref(struct ref_check *c, const struct expr_ref *ref)
   }
   if (t->type == NULL) {
     ref_error(c, ref->segments[k - 1].offset,
-              "\"%s\" is a group: expected steps.%s.STEP.outputs.NAME",
-              t->path, t->path);
+              "\"%s\" is a group: expected steps.%s.STEP.outputs.NAME", t->path,
+              t->path);
     return;
   }
   if (k >= ref->count || ref->segments[k].name == NULL ||
       strcmp(ref->segments[k].name, "outputs") != 0) {
-    ref_error(c, k < ref->count ? ref->segments[k].offset
-                                : ref->segments[k - 1].offset,
+    ref_error(c,
+              k < ref->count ? ref->segments[k].offset
+                             : ref->segments[k - 1].offset,
               "expected \"outputs\" after steps.%s, found %s%s%s", t->path,
               k < ref->count && ref->segments[k].name ? "\"" : "",
               k < ref->count && ref->segments[k].name ? ref->segments[k].name
@@ -927,8 +924,9 @@ static int check_ref(void *data, const struct expr_ref *ref)
       for (i = 0; i < c->l->wf->nparams; i++)
         suggest_add(&sg, c->l->wf->params[i].name);
       buf_init(&msg, 4096);
-      buf_addf(&msg, "unknown param \"%s\": expected one declared under "
-                     "params:",
+      buf_addf(&msg,
+               "unknown param \"%s\": expected one declared under "
+               "params:",
                ref->segments[1].name);
       add_hint(&msg, &sg);
       ref_error(c, ref->segments[1].offset, "%s", buf_str(&msg));
@@ -939,8 +937,7 @@ static int check_ref(void *data, const struct expr_ref *ref)
     if (ref->count < 2 || ref->segments[1].name == NULL)
       return 0;
     suggest_init(&sg, ref->segments[1].name, 3);
-    found = each_visible(c->step, !c->in_for_each, ref->segments[1].name,
-                         &sg);
+    found = each_visible(c->step, !c->in_for_each, ref->segments[1].name, &sg);
     if (found == -1) {
       ref_error(c, ref->segments[0].offset,
                 "each.%s is only available inside a for_each: expected a "
@@ -948,8 +945,9 @@ static int check_ref(void *data, const struct expr_ref *ref)
                 ref->segments[1].name);
     } else if (found == 0) {
       buf_init(&msg, 4096);
-      buf_addf(&msg, "unknown fan-out value \"%s\": expected a for_each key "
-                     "of this step or an enclosing group",
+      buf_addf(&msg,
+               "unknown fan-out value \"%s\": expected a for_each key "
+               "of this step or an enclosing group",
                ref->segments[1].name);
       add_hint(&msg, &sg);
       ref_error(c, ref->segments[1].offset, "%s", buf_str(&msg));
@@ -966,8 +964,9 @@ static int check_ref(void *data, const struct expr_ref *ref)
       suggest_add(&sg, run_keys[i]);
     }
     buf_init(&msg, 4096);
-    buf_addf(&msg, "unknown run value \"%s\": expected id, workflow, target, "
-                   "region or started_at",
+    buf_addf(&msg,
+             "unknown run value \"%s\": expected id, workflow, target, "
+             "region or started_at",
              ref->segments[1].name);
     add_hint(&msg, &sg);
     ref_error(c, ref->segments[1].offset, "%s", buf_str(&msg));
@@ -975,15 +974,16 @@ static int check_ref(void *data, const struct expr_ref *ref)
   } else if (strcmp(root, "steps") == 0) {
     check_steps_ref(c, ref);
   } else if (strcmp(root, "env") != 0) {
-    static const char *const roots[] = {"params", "steps", "each", "run",
-                                        "env", NULL};
+    static const char *const roots[] = {"params", "steps", "each",
+                                        "run",    "env",   NULL};
     size_t i;
     suggest_init(&sg, root, 3);
     for (i = 0; roots[i]; i++)
       suggest_add(&sg, roots[i]);
     buf_init(&msg, 4096);
-    buf_addf(&msg, "unknown name \"%s\": expected params, steps, each, run or "
-                   "env",
+    buf_addf(&msg,
+             "unknown name \"%s\": expected params, steps, each, run or "
+             "env",
              root);
     add_hint(&msg, &sg);
     ref_error(c, ref->segments[0].offset, "%s", buf_str(&msg));
@@ -1061,8 +1061,9 @@ static int needs_resolve(struct loader *l, struct wf_step *s)
       struct buf msg;
       step_suggest(l->wf, s->parent, s->finally, one->text, &sg);
       buf_init(&msg, 4096);
-      buf_addf(&msg, "unknown step \"%s\" in needs: expected a step id in "
-                     "scope",
+      buf_addf(&msg,
+               "unknown step \"%s\" in needs: expected a step id in "
+               "scope",
                one->text);
       add_hint(&msg, &sg);
       error_at(l, one, "%s", buf_str(&msg));
@@ -1168,7 +1169,7 @@ static int load(struct loader *l, const struct wf_overrides *ov)
     static const struct ynode start = {.line = 1, .col = 1};
     error_at(l, root ? root : &start,
              "expected a mapping with name and steps, found %s",
-             root == NULL ? "an empty document"
+             root == NULL                   ? "an empty document"
              : root->kind == YNODE_SEQUENCE ? "a sequence"
                                             : "a scalar");
     return 0;
@@ -1208,8 +1209,8 @@ static int load(struct loader *l, const struct wf_overrides *ov)
   rc = steps_parse(l, ynode_get(root, "steps"), NULL, 0, &wf->steps,
                    &wf->nsteps);
   if (rc == 0)
-    rc = steps_parse(l, ynode_get(root, "finally"), NULL, 1,
-                     &wf->finally_steps, &wf->nfinally);
+    rc = steps_parse(l, ynode_get(root, "finally"), NULL, 1, &wf->finally_steps,
+                     &wf->nfinally);
   if (rc == 0)
     rc = steps_check(l);
   return rc;
@@ -1265,8 +1266,7 @@ int workflow_load(const char *path, const struct wf_overrides *ov,
   *out = NULL;
   f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
   if (f == NULL) {
-    diags_add(diags, path, 0, 0, "cannot open workflow: %s",
-              strerror(errno));
+    diags_add(diags, path, 0, 0, "cannot open workflow: %s", strerror(errno));
     return SR_ENOENT;
   }
   buf_init(&text, (size_t)64 << 20);
@@ -1278,12 +1278,10 @@ int workflow_load(const char *path, const struct wf_overrides *ov,
   if (f != stdin)
     fclose(f);
   if (rc) {
-    diags_add(diags, path, 0, 0, "cannot read workflow: %s",
-              sr_strerror(rc));
+    diags_add(diags, path, 0, 0, "cannot read workflow: %s", sr_strerror(rc));
     return rc;
   }
-  rc = workflow_load_text(path, buf_str(&text), buf_len(&text), ov, out,
-                          diags);
+  rc = workflow_load_text(path, buf_str(&text), buf_len(&text), ov, out, diags);
   buf_free(&text);
   return rc;
 }

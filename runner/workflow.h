@@ -39,45 +39,45 @@ struct wf_retry {
 };
 
 struct wf_step {
-  char *id;                    /* as written: "train" */
-  char *path;                  /* dotted from the top: "variant.train" */
-  struct wf_step *parent;      /* enclosing group, or NULL */
-  size_t index;                /* position among its siblings */
-  size_t ordinal;              /* position in workflow.all */
-  int finally;                 /* declared under finally: */
-  const struct ynode *node;    /* the step's mapping */
-  const struct ynode *with;    /* may be NULL */
-  const struct ynode *for_each;/* may be NULL */
-  const struct step_type *type;/* NULL for a group */
-  const struct wf_type *wtype; /* NULL for a group */
-  struct wf_step **children;   /* a group's steps */
+  char *id;                     /* as written: "train" */
+  char *path;                   /* dotted from the top: "variant.train" */
+  struct wf_step *parent;       /* enclosing group, or NULL */
+  size_t index;                 /* position among its siblings */
+  size_t ordinal;               /* position in workflow.all */
+  int finally;                  /* declared under finally: */
+  const struct ynode *node;     /* the step's mapping */
+  const struct ynode *with;     /* may be NULL */
+  const struct ynode *for_each; /* may be NULL */
+  const struct step_type *type; /* NULL for a group */
+  const struct wf_type *wtype;  /* NULL for a group */
+  struct wf_step **children;    /* a group's steps */
   size_t nchildren;
-  struct wf_step **needs;      /* resolved `needs:` and references */
+  struct wf_step **needs; /* resolved `needs:` and references */
   size_t nneeds, allocneeds;
   struct wf_retry retry;
-  double timeout;              /* seconds; 0 = none */
+  double timeout; /* seconds; 0 = none */
   int continue_on_error;
 };
 
 struct workflow {
   char *file;
   struct ydoc *doc;
-  json_t *json;    /* the whole file as JSON */
+  json_t *json; /* the whole file as JSON */
   const char *name;
   const char *target; /* "local" or "aws" */
   const char *region; /* may be NULL */
   int max_parallel;
-  json_t *limits;  /* step type -> max running, borrowed from json */
+  json_t *limits; /* step type -> max running, borrowed from json */
   struct wf_param *params;
   size_t nparams;
-  json_t *param_values; /* object name -> final value */
+  json_t *param_values;   /* object name -> final value */
   struct wf_step **steps; /* top level, declaration order */
   size_t nsteps;
   struct wf_step **finally_steps;
   size_t nfinally;
   struct wf_step **all; /* every declared step, groups included */
   size_t nall;
-  json_t *unknown; /* the sentinel for values known only at run time */
+  json_t *unknown;       /* the sentinel for values known only at run time */
   struct wf_type *types; /* the step types used, with their schemas */
   size_t ntypes;
 };

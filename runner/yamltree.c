@@ -235,8 +235,8 @@ static int mapping_merge(struct builder *b, struct ynode *map)
         /* Grow sources for sequences of mappings. */
         {
           struct ynode **p =
-              realloc(sources, (nexplicit + nsources + v->count + 1) *
-                                   sizeof(*sources));
+              realloc(sources,
+                      (nexplicit + nsources + v->count + 1) * sizeof(*sources));
           if (p == NULL) {
             rc = SR_ENOMEM;
             goto out;
@@ -308,8 +308,8 @@ static int mapping_check_duplicates(struct builder *b, struct ynode *map)
                "again (first at line %d)",
                (int)(sorted[i].key->len > 200 ? 200 : sorted[i].key->len),
                sorted[i].key->text, sorted[i - 1].key->line);
-      diags_add(b->diags, b->doc->file, sorted[i].key->line,
-                sorted[i].key->col, "%s", buf_str(&msg));
+      diags_add(b->diags, b->doc->file, sorted[i].key->line, sorted[i].key->col,
+                "%s", buf_str(&msg));
       buf_free(&msg);
       b->failed = 1;
     }
@@ -432,8 +432,7 @@ static int handle_event(struct builder *b, yaml_event_t *ev)
   case YAML_ALIAS_EVENT:
     n = anchor_get(b, (const char *)ev->data.alias.anchor);
     if (n == NULL) {
-      error_at(b, (int)ev->start_mark.line + 1,
-               (int)ev->start_mark.column + 1,
+      error_at(b, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
                "unknown anchor \"%s\": expected an anchor defined earlier "
                "with &",
                (const char *)ev->data.alias.anchor);
@@ -484,13 +483,14 @@ int ydoc_parse(const char *file, const char *text, size_t len,
   yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
   while (!done) {
     if (!yaml_parser_parse(&parser, &ev)) {
-      const yaml_mark_t *m = parser.problem_mark.line || parser.problem_mark.column
-                                 ? &parser.problem_mark
-                                 : &parser.context_mark;
+      const yaml_mark_t *m =
+          parser.problem_mark.line || parser.problem_mark.column
+              ? &parser.problem_mark
+              : &parser.context_mark;
       struct buf msg;
       buf_init(&msg, 1024);
-      buf_addf(&msg, "invalid YAML: %s", parser.problem ? parser.problem
-                                                        : "syntax error");
+      buf_addf(&msg, "invalid YAML: %s",
+               parser.problem ? parser.problem : "syntax error");
       if (parser.context)
         buf_addf(&msg, " (%s)", parser.context);
       diags_add(diags, file, (int)m->line + 1, (int)m->column + 1, "%s",
@@ -642,7 +642,8 @@ static int all_digits(const char *s, const char *digits)
   return 1;
 }
 
-/* YAML 1.2 core schema float: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
+/* YAML 1.2 core schema float:
+ * [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
 static int looks_float(const char *s)
 {
   int digits = 0;
@@ -816,9 +817,8 @@ static json_t *convert_node(struct convert *c, const struct ynode *n)
       break;
     for (i = 0; i < n->count; i++) {
       json_t *item = convert_node(c, n->pairs[i].value);
-      if (item == NULL ||
-          json_object_setn_new(v, n->pairs[i].key->text,
-                               n->pairs[i].key->len, item) != 0)
+      if (item == NULL || json_object_setn_new(v, n->pairs[i].key->text,
+                                               n->pairs[i].key->len, item) != 0)
         goto fail;
     }
     return v;

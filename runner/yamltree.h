@@ -29,9 +29,9 @@ struct ynode {
   /* Scalars */
   char *text;
   size_t len;
-  int plain; /* unquoted, untagged: typed by the core schema */
+  int plain;  /* unquoted, untagged: typed by the core schema */
   int quoted; /* written in single or double quotes */
-  char *tag; /* explicit tag such as "tag:yaml.org,2002:str", or NULL */
+  char *tag;  /* explicit tag such as "tag:yaml.org,2002:str", or NULL */
   /* Sequences */
   struct ynode **items;
   /* Mappings */

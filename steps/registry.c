@@ -8,11 +8,10 @@
 #include "../runner/suggest.h"
 #include "step.h"
 
-
 static const struct step_type gdelt_prepare = {
     STEP_ABI_VERSION, "gdelt.prepare",
-    "GDELT events to RecordIO-protobuf or CSV objects, split and shuffled",
-    1, NULL /* exec: not yet implemented */};
+    "GDELT events to RecordIO-protobuf or CSV objects, split and shuffled", 1,
+    NULL /* exec: not yet implemented */};
 
 static const struct step_type gdelt_profile = {
     STEP_ABI_VERSION, "gdelt.profile",

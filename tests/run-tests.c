@@ -91,8 +91,7 @@ static int run_one(const struct test_entry *t, int n)
     return 1;
   }
   if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
-    printf("not ok %d - %s # timeout after %d ms\n", n, t->name,
-           t->timeout_ms);
+    printf("not ok %d - %s # timeout after %d ms\n", n, t->name, t->timeout_ms);
   else if (WIFSIGNALED(status))
     printf("not ok %d - %s # killed by signal %d\n", n, t->name,
            WTERMSIG(status));

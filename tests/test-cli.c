@@ -6,8 +6,8 @@
 #include "../runner/cli.h"
 #include "test.h"
 
-static int run(const char *a1, const char *a2, const char *a3,
-               const char *a4, const char *a5, char **out, char **err)
+static int run(const char *a1, const char *a2, const char *a3, const char *a4,
+               const char *a5, char **out, char **err)
 {
   const char *argv[7] = {test_sagerun_bin(), a1, a2, a3, a4, a5, NULL};
 
@@ -60,8 +60,8 @@ TEST(cli_bad_usage_exits_2)
   ASSERT_CONTAINS(err, "unknown option \"--bogus\"");
   free(out);
   free(err);
-  ASSERT_EQ(2, run("validate", "/nonexistent.yaml", NULL, NULL, NULL, &out,
-                   &err));
+  ASSERT_EQ(2,
+            run("validate", "/nonexistent.yaml", NULL, NULL, NULL, &out, &err));
   ASSERT_CONTAINS(err, "/nonexistent.yaml");
   ASSERT_CONTAINS(err, "No such file");
   free(out);
@@ -81,8 +81,8 @@ TEST(cli_validate_seed)
 {
   char *out = NULL, *err = NULL;
 
-  ASSERT_EQ(0, run("validate", "workflows/gdelt-distribution.yaml", NULL,
-                   NULL, NULL, &out, &err));
+  ASSERT_EQ(0, run("validate", "workflows/gdelt-distribution.yaml", NULL, NULL,
+                   NULL, &out, &err));
   ASSERT_CONTAINS(out, "ok: gdelt-distribution: ");
   ASSERT_CONTAINS(out, "22 step instances");
   free(out);
@@ -122,10 +122,16 @@ TEST(cli_params_override_checked)
   /* -p wins over the file; a dotted key sets one field of an object. */
   ASSERT_EQ(0, test_write_file(path, "train_years: [1990]\n"));
   {
-    const char *argv[] = {test_sagerun_bin(), "graph",
+    const char *argv[] = {test_sagerun_bin(),
+                          "graph",
                           "workflows/gdelt-distribution.yaml",
-                          "--params-file", path, "-p", "train_years=[1995]",
-                          "-p", "hyperparameters.epochs=7", NULL};
+                          "--params-file",
+                          path,
+                          "-p",
+                          "train_years=[1995]",
+                          "-p",
+                          "hyperparameters.epochs=7",
+                          NULL};
     ASSERT_EQ(0, test_exec(argv, NULL, &out, &err));
     ASSERT_CONTAINS(out, "prepare[1995]");
     ASSERT(strstr(out, "prepare[1990]") == NULL);
@@ -194,8 +200,8 @@ TEST(cli_steps)
   ASSERT_CONTAINS(out, "gdelt.prepare");
   free(out);
   free(err);
-  ASSERT_EQ(0, run("steps", "sagemaker.training_job", NULL, NULL, NULL, &out,
-                   &err));
+  ASSERT_EQ(
+      0, run("steps", "sagemaker.training_job", NULL, NULL, NULL, &out, &err));
   ASSERT_CONTAINS(out, "inputs (with:)");
   ASSERT_CONTAINS(out, "instance_count");
   ASSERT_CONTAINS(out, "outputs (steps.ID.outputs.NAME)");
@@ -208,8 +214,8 @@ TEST(cli_run_refuses_unimplemented_steps)
 {
   char *out = NULL, *err = NULL;
 
-  ASSERT_EQ(2, run("run", "workflows/gdelt-distribution.yaml", NULL, NULL,
-                   NULL, &out, &err));
+  ASSERT_EQ(2, run("run", "workflows/gdelt-distribution.yaml", NULL, NULL, NULL,
+                   &out, &err));
   ASSERT_CONTAINS(err, "uses gdelt.top_events, which this version of "
                        "sagerun cannot run yet");
   ASSERT_CONTAINS(err, "nothing was started");

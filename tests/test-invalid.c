@@ -22,8 +22,7 @@ struct expectation {
 
 /* Reads the `# expect:` and `# param:` comments of a corpus file. */
 static size_t corpus_header(const char *text, struct expectation *exp,
-                            const char **params, char *storage,
-                            size_t *nparams)
+                            const char **params, char *storage, size_t *nparams)
 {
   const char *p = text;
   size_t n = 0, used = 0;
@@ -58,7 +57,7 @@ static size_t corpus_header(const char *text, struct expectation *exp,
 
 static int check_file(const char *dir, const char *name)
 {
-  char path[1024], storage[8192];
+  char path[4096], storage[8192];
   struct expectation exp[MAX_LINES];
   const char *params[MAX_LINES];
   struct wf_overrides ov = {NULL, params, 0};
@@ -147,7 +146,7 @@ TEST(invalid_corpus)
 TEST_TIMEOUT(invalid_corpus_cli, 120000);
 TEST(invalid_corpus_cli)
 {
-  char dir[1024], path[1024];
+  char dir[1024], path[4096];
   struct dirent *de;
   DIR *d;
   size_t n = 0;

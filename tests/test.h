@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TEST(name)                                                           \
-  void test_##name(void);                                                    \
+#define TEST(name)                                                             \
+  void test_##name(void);                                                      \
   void test_##name(void)
 
 /* Per-test timeout override: TEST_TIMEOUT(name, ms) next to the TEST. */
@@ -19,34 +19,34 @@
 void test_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
 
-#define ASSERT(cond)                                                         \
-  do {                                                                       \
-    if (!(cond))                                                             \
-      test_fail(__FILE__, __LINE__, "assertion failed: %s", #cond);          \
+#define ASSERT(cond)                                                           \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      test_fail(__FILE__, __LINE__, "assertion failed: %s", #cond);            \
   } while (0)
 
-#define ASSERT_EQ(expected, actual)                                          \
-  do {                                                                       \
-    long long e_ = (long long)(expected), a_ = (long long)(actual);          \
-    if (e_ != a_)                                                            \
-      test_fail(__FILE__, __LINE__, "%s == %s: expected %lld, got %lld",     \
-                #expected, #actual, e_, a_);                                 \
+#define ASSERT_EQ(expected, actual)                                            \
+  do {                                                                         \
+    long long e_ = (long long)(expected), a_ = (long long)(actual);            \
+    if (e_ != a_)                                                              \
+      test_fail(__FILE__, __LINE__, "%s == %s: expected %lld, got %lld",       \
+                #expected, #actual, e_, a_);                                   \
   } while (0)
 
-#define ASSERT_STR_EQ(expected, actual)                                      \
-  do {                                                                       \
-    const char *e_ = (expected), *a_ = (actual);                             \
-    if (a_ == NULL || strcmp(e_, a_) != 0)                                   \
-      test_fail(__FILE__, __LINE__, "%s: expected \"%s\", got \"%s\"",       \
-                #actual, e_, a_ ? a_ : "(null)");                            \
+#define ASSERT_STR_EQ(expected, actual)                                        \
+  do {                                                                         \
+    const char *e_ = (expected), *a_ = (actual);                               \
+    if (a_ == NULL || strcmp(e_, a_) != 0)                                     \
+      test_fail(__FILE__, __LINE__, "%s: expected \"%s\", got \"%s\"",         \
+                #actual, e_, a_ ? a_ : "(null)");                              \
   } while (0)
 
-#define ASSERT_CONTAINS(haystack, needle)                                    \
-  do {                                                                       \
-    const char *h_ = (haystack), *n_ = (needle);                             \
-    if (h_ == NULL || strstr(h_, n_) == NULL)                                \
-      test_fail(__FILE__, __LINE__, "%s: \"%s\" not found in \"%s\"",        \
-                #haystack, n_, h_ ? h_ : "(null)");                          \
+#define ASSERT_CONTAINS(haystack, needle)                                      \
+  do {                                                                         \
+    const char *h_ = (haystack), *n_ = (needle);                               \
+    if (h_ == NULL || strstr(h_, n_) == NULL)                                  \
+      test_fail(__FILE__, __LINE__, "%s: \"%s\" not found in \"%s\"",          \
+                #haystack, n_, h_ ? h_ : "(null)");                            \
   } while (0)
 
 /* Root of the source tree (tests run from it; overridable by
