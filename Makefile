@@ -79,6 +79,48 @@ deps:
 run: $(O)/sagerun
 	$(O)/sagerun graph workflows/gdelt-distribution.yaml
 
+# Fuzzing: each target in tests/fuzz runs FUZZ_SECONDS under libFuzzer
+# with ASan+UBSan, from its seed corpus (copied, so the repo's stays as
+# it is). A crash stops make with the reproducer in build/fuzz/.
+FUZZ_SECONDS ?= 30
+FUZZ_CC ?= clang
+FUZZ_O := build/fuzz
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+              -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_LIB := $(LIB_SRC:%.c=$(FUZZ_O)/%.o) $(FUZZ_O)/gen/embedded-files.o
+
+$(FUZZ_O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(filter-out -O2 -g,$(CFLAGS)) $(FUZZ_FLAGS) -c -o $@ $<
+
+$(FUZZ_O)/gen/embedded-files.o: $(O)/gen/embedded-files.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(filter-out -O2 -g,$(CFLAGS)) $(FUZZ_FLAGS) -Irunner -c -o $@ $<
+
+$(FUZZ_O)/fuzz-%: $(FUZZ_O)/tests/fuzz/fuzz-%.o $(FUZZ_LIB)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+fuzz: deps $(FUZZ_TARGETS:%=$(FUZZ_O)/%)
+	@for t in $(FUZZ_TARGETS); do \
+	  name=$${t#fuzz-}; work=$(FUZZ_O)/corpus-$$name; mkdir -p $$work; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  (cd $(FUZZ_O) && ./$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+	    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=./$$t- corpus-$$name ../../tests/fuzz/corpus/$$name \
+	    2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done') \
+	    && ! ls $(FUZZ_O)/$$t-crash-* $(FUZZ_O)/$$t-leak-* \
+	         $(FUZZ_O)/$$t-timeout-* 2>/dev/null || exit 1; \
+	done
+
+# Benchmarks print tables; bench/RESULTS.md records them.
+BENCH_SRC := $(wildcard bench/bench-*.c)
+$(O)/bench-%: $(O)/bench/bench-%.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: deps $(BENCH_SRC:bench/%.c=$(O)/%)
+	@for b in $(BENCH_SRC:bench/%.c=$(O)/%); do $$b || exit 1; done
+
 FORMAT_SRC := $(wildcard runner/*.[ch] steps/*.[ch] local/*.[ch] tests/*.[ch] bench/*.c tests/fuzz/*.c)
 BANNED := \<(sprintf|vsprintf|strcpy|strcat|strtok|atoi|gets)[[:space:]]*\(
 
@@ -99,6 +141,8 @@ install: $(O)/sagerun
 clean:
 	rm -rf build
 
-.PHONY: all test test-one check deps run lint format install clean
+.SECONDARY:
+
+.PHONY: all test test-one check deps run lint format install clean fuzz bench
 
 -include $(shell find build -name '*.d' 2>/dev/null)

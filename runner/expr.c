@@ -38,8 +38,7 @@ struct func {
   const char *name;
   size_t min_args;
   size_t max_args; /* 0: no limit */
-  int (*fn)(struct eval *ev, const struct node *n, json_t **args,
-            json_t **out);
+  int (*fn)(struct eval *ev, const struct node *n, json_t **args, json_t **out);
 };
 
 struct node {
@@ -189,8 +188,8 @@ static size_t utf8_len(const char *str, size_t n)
       return 0;
     cp = (cp << 6) | (s[i] & 0x3F);
   }
-  if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-      cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+  if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+      (cp >= 0xD800 && cp <= 0xDFFF))
     return 0;
   return len;
 }
@@ -276,6 +275,20 @@ static void suggest(const char *name, const char *cand, const char **best,
   }
 }
 
+/* Appends item to the comma-separated list in dst (size bytes, *used of
+ * them taken) when it fits whole, so lists in messages are cut between
+ * items. Returns 0 when it did not fit. */
+static int list_add(char *dst, size_t size, size_t *used, const char *item)
+{
+  size_t need = strlen(item) + (*used ? 2 : 0);
+
+  if (*used + need >= size)
+    return 0;
+  snprintf(dst + *used, size - *used, "%s%s", *used ? ", " : "", item);
+  *used += need;
+  return 1;
+}
+
 /* ---- Functions ---------------------------------------------------- */
 
 static int fn_format(struct eval *ev, const struct node *n, json_t **args,
@@ -322,8 +335,7 @@ static void node_free(struct node *n)
   free(n);
 }
 
-static struct node *node_new(enum node_kind kind, size_t start,
-                             size_t offset)
+static struct node *node_new(enum node_kind kind, size_t start, size_t offset)
 {
   struct node *n = calloc(1, sizeof(*n));
 
@@ -369,8 +381,7 @@ static int lex_string(struct parser *p, size_t i, size_t *end)
 
   for (i++; i < n; i++) {
     if (s[i] == '\0')
-      return expr_fail(p->err, i, SR_EPARSE,
-                       "unexpected NUL byte in string");
+      return expr_fail(p->err, i, SR_EPARSE, "unexpected NUL byte in string");
     if (s[i] == q) {
       if (q == '\'' && i + 1 < n && s[i + 1] == '\'') {
         i++;
@@ -564,8 +575,9 @@ static int parse_number(struct parser *p, json_t **out)
   if (p->tok.is_real) {
     dv = strtod(copy, &end);
     if (!isfinite(dv)) {
-      rc = expr_fail(p->err, p->tok.start, SR_EPARSE,
-                     "number %.32s out of range", copy);
+      rc =
+          expr_fail(p->err, p->tok.start, SR_EPARSE,
+                    "number %.32s%s out of range", copy, len > 32 ? "..." : "");
       goto out;
     }
     *out = json_real(dv);
@@ -647,25 +659,27 @@ static int parse_call(struct parser *p, size_t start, size_t len,
   int rc;
 
   if (fn == NULL) {
-    char name[EXPR_SUGGEST_LEN + 1];
+    char name[EXPR_SUGGEST_LEN + 1], names[128];
     const char *best = NULL;
     int best_dist = EXPR_SUGGEST_DIST + 1;
-    size_t i;
+    size_t i, used = 0;
 
+    names[0] = '\0';
     if (len <= EXPR_SUGGEST_LEN) {
       memcpy(name, p->text + start, len);
       name[len] = '\0';
       for (i = 0; i < NFUNCS; i++)
         suggest(name, funcs[i].name, &best, &best_dist);
     }
+    for (i = 0; i < NFUNCS; i++)
+      list_add(names, sizeof(names), &used, funcs[i].name);
     if (best)
       return expr_fail(p->err, start, SR_EPARSE,
                        "unknown function \"%.*s\" (did you mean \"%s\"?)",
                        (int)len, p->text + start, best);
     return expr_fail(p->err, start, SR_EPARSE,
-                     "unknown function \"%.*s\" (functions: format, "
-                     "fromJSON, join, length, lower, range, toJSON, upper)",
-                     (int)len, p->text + start);
+                     "unknown function \"%.*s\" (functions: %s)", (int)len,
+                     p->text + start, names);
   }
   n = node_new(N_CALL, start, start);
   if (n == NULL)
@@ -673,37 +687,37 @@ static int parse_call(struct parser *p, size_t start, size_t len,
   n->fn = fn;
   rc = lex_next(p);
   if (rc)
-    goto fail;
+    goto out;
   if (p->tok.kind == T_RPAREN) {
     rc = lex_next(p);
     if (rc)
-      goto fail;
+      goto out;
   } else {
     for (;;) {
       rc = parse_expr(p, &arg);
       if (rc)
-        goto fail;
+        goto out;
       args = realloc(n->args, (n->nargs + 1) * sizeof(*args));
       if (args == NULL) {
         node_free(arg);
         rc = oom(p->err, start);
-        goto fail;
+        goto out;
       }
       n->args = args;
       n->args[n->nargs++] = arg;
       if (p->tok.kind == T_COMMA) {
         rc = lex_next(p);
         if (rc)
-          goto fail;
+          goto out;
         continue;
       }
       if (p->tok.kind != T_RPAREN) {
         rc = parse_expected(p, "\")\" after arguments");
-        goto fail;
+        goto out;
       }
       rc = lex_next(p);
       if (rc)
-        goto fail;
+        goto out;
       break;
     }
   }
@@ -721,15 +735,14 @@ static int parse_call(struct parser *p, size_t start, size_t len,
     rc = expr_fail(p->err, start, SR_EPARSE,
                    "wrong number of arguments to %s: expected %s, found %zu",
                    fn->name, want, n->nargs);
-    goto fail;
+    goto out;
   }
   rc = node_set_height(p, n);
+out:
   if (rc)
-    goto fail;
-  *out = n;
-  return 0;
-fail:
-  node_free(n);
+    node_free(n);
+  else
+    *out = n;
   return rc;
 }
 
@@ -1290,8 +1303,8 @@ static int json_append_string(struct buf *b, const char *s, size_t len)
 
   rc = buf_addc(b, '"');
   for (i = 0; i < len && rc == 0;) {
-    for (run = i; run < len && (unsigned char)s[run] >= 0x20 &&
-                  s[run] != '"' && s[run] != '\\';)
+    for (run = i; run < len && (unsigned char)s[run] >= 0x20 && s[run] != '"' &&
+                  s[run] != '\\';)
       run++;
     rc = buf_add(b, s + i, run - i);
     i = run;
@@ -1333,8 +1346,8 @@ static int json_append_string(struct buf *b, const char *s, size_t len)
 /* Appends v as compact JSON, keys in insertion order. Returns 0, 1 when
  * the unknown value is in v (the text is then useless), or a negative
  * code with *err filled at offset. Our own encoder, for the short reals. */
-static int json_append(struct eval *ev, json_t *v, size_t offset,
-                       struct buf *b, int depth)
+static int json_append(struct eval *ev, json_t *v, size_t offset, struct buf *b,
+                       int depth)
 {
   const char *key;
   json_t *item;
@@ -1409,8 +1422,7 @@ static int json_append(struct eval *ev, json_t *v, size_t offset,
 /* Appends v as interpolated text: strings as they are, null as nothing,
  * everything else as compact JSON. Returns 0, 1 for unknown, or a
  * negative code with *err filled at offset. */
-static int text_append(struct eval *ev, json_t *v, size_t offset,
-                       struct buf *b)
+static int text_append(struct eval *ev, json_t *v, size_t offset, struct buf *b)
 {
   int rc;
 
@@ -1469,7 +1481,7 @@ static int eval_root(struct eval *ev, const struct node *n, json_t **out)
 {
   const char *key, *best = NULL;
   json_t *v = NULL;
-  int best_dist = EXPR_SUGGEST_DIST + 1;
+  int best_dist = EXPR_SUGGEST_DIST + 1, cut = 0;
   char names[160];
   size_t used = 0, shown = 0;
 
@@ -1484,33 +1496,39 @@ static int eval_root(struct eval *ev, const struct node *n, json_t **out)
   if (strcmp(n->name, "env") == 0)
     return expr_fail(ev->err, n->offset, SR_EINVAL,
                      "expected a variable name after env, as in env.HOME");
-  suggest(n->name, "env", &best, &best_dist);
+  /* Names are listed in ctx order; "env" is always there. */
   names[0] = '\0';
+  suggest(n->name, "env", &best, &best_dist);
   if (json_is_object(ev->ctx)) {
     json_object_foreach(ev->ctx, key, v)
     {
       suggest(n->name, key, &best, &best_dist);
-      if (shown++ < EXPR_MAX_KEYS_SHOWN && used < sizeof(names))
-        used += (size_t)snprintf(names + used, sizeof(names) - used, "%s, ",
-                                 key);
+      if (cut || shown == EXPR_MAX_KEYS_SHOWN ||
+          !list_add(names, sizeof(names) - 16, &used, key))
+        cut = 1;
+      else
+        shown++;
     }
   }
   if (best)
     return expr_fail(ev->err, n->offset, SR_EINVAL,
                      "unknown name \"%s\" (did you mean \"%s\"?)", n->name,
                      best);
+  if (cut)
+    list_add(names, sizeof(names), &used, "...");
+  if (!json_is_object(ev->ctx) || json_object_get(ev->ctx, "env") == NULL)
+    list_add(names, sizeof(names), &used, "env");
   return expr_fail(ev->err, n->offset, SR_EINVAL,
-                   "unknown name \"%s\" (names: %s%senv)", n->name, names,
-                   shown > EXPR_MAX_KEYS_SHOWN ? "..., " : "");
+                   "unknown name \"%s\" (names: %s)", n->name, names);
 }
 
 /* Looks key up in obj; a missing key names a close key or lists some. */
-static int object_key(struct eval *ev, json_t *obj, const char *key,
-                      size_t len, size_t offset, json_t **out)
+static int object_key(struct eval *ev, json_t *obj, const char *key, size_t len,
+                      size_t offset, json_t **out)
 {
   json_t *v = json_object_getn(obj, key, len);
   const char *k, *best = NULL;
-  int best_dist = EXPR_SUGGEST_DIST + 1;
+  int best_dist = EXPR_SUGGEST_DIST + 1, cut = 0;
   char keys[160];
   size_t used = 0, shown = 0;
 
@@ -1525,16 +1543,18 @@ static int object_key(struct eval *ev, json_t *obj, const char *key,
   json_object_foreach(obj, k, v)
   {
     suggest(key, k, &best, &best_dist);
-    if (used < sizeof(keys) && shown <= EXPR_MAX_KEYS_SHOWN)
-      used += (size_t)snprintf(keys + used, sizeof(keys) - used, "%s%s",
-                               shown ? ", " : "",
-                               shown < EXPR_MAX_KEYS_SHOWN ? k : "...");
-    shown++;
+    if (cut || shown == EXPR_MAX_KEYS_SHOWN ||
+        !list_add(keys, sizeof(keys) - 8, &used, k))
+      cut = 1;
+    else
+      shown++;
   }
   if (best)
     return expr_fail(ev->err, offset, SR_EINVAL,
                      "no key \"%s\" in object (did you mean \"%s\"?)", key,
                      best);
+  if (cut)
+    list_add(keys, sizeof(keys), &used, "...");
   return expr_fail(ev->err, offset, SR_EINVAL,
                    "no key \"%s\" in object (keys: %s)", key, keys);
 }
@@ -1669,8 +1689,8 @@ static int eval_node(struct eval *ev, const struct node *n, json_t **out)
   return expr_fail(ev->err, n->start, SR_EINVAL, "bad expression node");
 }
 
-int expr_eval(const struct expr *e, json_t *ctx, json_t *unknown,
-              json_t **out, struct expr_error *err)
+int expr_eval(const struct expr *e, json_t *ctx, json_t *unknown, json_t **out,
+              struct expr_error *err)
 {
   struct eval ev;
   struct buf b;
@@ -1817,15 +1837,20 @@ static int fn_format(struct eval *ev, const struct node *n, json_t **args,
       goto out;
     }
     if (k >= nvals) {
-      rc = expr_fail(ev->err, at, SR_EINVAL,
-                     "format placeholder {%zu} out of range: expected {0} "
-                     "to {%zu}",
-                     k, nvals ? nvals - 1 : 0);
       if (nvals == 0)
         rc = expr_fail(ev->err, at, SR_EINVAL,
                        "format placeholder {%zu} out of range: no arguments "
                        "after the format string",
                        k);
+      else if (nvals == 1)
+        rc =
+            expr_fail(ev->err, at, SR_EINVAL,
+                      "format placeholder {%zu} out of range: expected {0}", k);
+      else
+        rc = expr_fail(ev->err, at, SR_EINVAL,
+                       "format placeholder {%zu} out of range: expected {0} "
+                       "to {%zu}",
+                       k, nvals - 1);
       goto out;
     }
     rc = text_append(ev, args[k + 1], n->args[k + 1]->start, &b);

@@ -93,6 +93,8 @@ struct js_node {
   int boolean;      /* -1: an object schema; else the boolean schema */
   unsigned kinds;   /* JS_K_* */
   unsigned types;   /* JS_T_*; 0 when there is no "type" */
+  unsigned char type_order[8]; /* bit numbers, in the schema's order */
+  size_t ntypes;
   json_t *const_value;
   json_t *enum_values;
   const char *ref;
@@ -423,27 +425,29 @@ static int b_typed(struct buf *b, const json_t *v)
   return rc;
 }
 
-/* Appends the types in mask as "a", "a or b", "a, b or c". */
-static int b_types(struct buf *b, unsigned mask)
+/* Appends the types whose bit numbers are order[0..n) as "a", "a or b",
+ * "a, b or c". */
+static int b_types(struct buf *b, const unsigned char *order, size_t n)
 {
-  size_t i, n = 0, total = 0;
+  unsigned mask = 0;
+  size_t i, done = 0, total = 0;
   int rc = 0;
 
+  for (i = 0; i < n; i++)
+    mask |= 1u << order[i];
   /* "integer" is implied by "number" */
   if (mask & JS_T_NUMBER)
     mask &= ~(unsigned)JS_T_INTEGER;
-  for (i = 0; i < sizeof(js_type_names) / sizeof(*js_type_names); i++)
-    if (mask & (1u << i))
-      total++;
-  for (i = 0; rc == 0 && i < sizeof(js_type_names) / sizeof(*js_type_names);
-       i++) {
-    if (!(mask & (1u << i)))
+  for (i = 0; i < n; i++)
+    total += (mask >> order[i]) & 1;
+  for (i = 0; rc == 0 && i < n; i++) {
+    if (!(mask & (1u << order[i])))
       continue;
-    if (n > 0)
-      rc = buf_adds(b, n + 1 == total ? " or " : ", ");
+    if (done > 0)
+      rc = buf_adds(b, done + 1 == total ? " or " : ", ");
     if (rc == 0)
-      rc = buf_adds(b, js_type_names[i]);
-    n++;
+      rc = buf_adds(b, js_type_names[order[i]]);
+    done++;
   }
   return rc;
 }
@@ -625,10 +629,6 @@ static int re_escape_char(const char *src, size_t *i, char *tmp, size_t *len,
       cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
       *i += 6;
     }
-    if (cp == 0) {
-      *why = "NUL characters are not supported";
-      return -1;
-    }
     break;
   case 'b':
   case 'B':
@@ -666,6 +666,10 @@ static int re_escape_char(const char *src, size_t *i, char *tmp, size_t *len,
       return 0;
     }
     break;
+  }
+  if (cp == 0) {
+    *why = "NUL characters are not supported"; /* C strings end there */
+    return -1;
   }
   *len = re_utf8(cp, tmp);
   *i += 2;
@@ -1385,16 +1389,18 @@ static int cc_kw_defs(struct js_cc *cc, struct js_node *n, const char *kw,
   return 0;
 }
 
-/* 1 if type name s is known; sets its bit in *mask. */
-static int cc_type_bit(const char *s, unsigned *mask)
+/* 1 if type name s is known; adds it to n's types. */
+static int cc_type_bit(const char *s, struct js_node *n)
 {
-  size_t i;
+  unsigned char i;
 
   for (i = 0; i < sizeof(js_type_names) / sizeof(*js_type_names); i++) {
-    if (strcmp(s, js_type_names[i]) == 0) {
-      *mask |= 1u << i;
-      return 1;
-    }
+    if (strcmp(s, js_type_names[i]) != 0)
+      continue;
+    if (!(n->types & (1u << i)))
+      n->type_order[n->ntypes++] = i;
+    n->types |= 1u << i;
+    return 1;
   }
   return 0;
 }
@@ -1406,7 +1412,7 @@ static int cc_kw_type(struct js_cc *cc, struct js_node *n, const char *kw,
 
   (void)offset;
   if (json_is_string(v)) {
-    if (!cc_type_bit(json_string_value(v), &n->types))
+    if (!cc_type_bit(json_string_value(v), n))
       return cc_fail(cc, SR_EINVAL, n->path, kw, "unknown type \"%s\"",
                      json_string_value(v));
     return 0;
@@ -1418,7 +1424,7 @@ static int cc_kw_type(struct js_cc *cc, struct js_node *n, const char *kw,
 
     if (!json_is_string(t))
       return cc_expected(cc, n->path, kw, "a type name", t);
-    if (!cc_type_bit(json_string_value(t), &n->types))
+    if (!cc_type_bit(json_string_value(t), n))
       return cc_fail(cc, SR_EINVAL, n->path, kw, "unknown type \"%s\"",
                      json_string_value(t));
   }
@@ -2199,7 +2205,7 @@ static int vc_type(struct js_vc *c, const struct js_node *n,
   if (n->types != 0 && !(n->types & types)) {
     if (vc_begin(c)) {
       m_adds(c, "expected ");
-      if (b_types(&c->msg, n->types) != 0)
+      if (b_types(&c->msg, n->type_order, n->ntypes) != 0)
         c->oom = 1;
       m_adds(c, ", found ");
       m_typed(c, inst);
@@ -2720,22 +2726,23 @@ static int vc_number(struct js_vc *c, const struct js_node *n,
   return 0;
 }
 
-/* The "type" of branch b, following $refs; 0 when unconstrained. */
-static unsigned vc_branch_types(const struct js_node *b)
+/* The node holding the "type" of branch b (following $refs), or NULL
+ * when b does not constrain the type. */
+static const struct js_node *vc_branch_typed(const struct js_node *b)
 {
   int depth;
 
   for (depth = 0; b != NULL && depth < 8; depth++) {
     if (b->boolean >= 0)
-      return 0;
+      return NULL;
     if (b->types != 0)
-      return b->types;
+      return b;
     b = b->ref_target;
   }
-  return 0;
+  return NULL;
 }
 
-/* 1 if n (r "required") names property name. */
+/* 1 if n's "required" names property name. */
 static int js_is_required(const struct js_node *n, const char *name)
 {
   size_t i;
@@ -2746,21 +2753,34 @@ static int js_is_required(const struct js_node *n, const char *name)
   return 0;
 }
 
-/* 1 if failing branch b is "close" to inst: its "type" (if any) matches,
- * and every property of its "properties" whose schema has a "const" or
- * "enum" (a discriminator) either matches or, when not "required", is
- * absent. $refs and allOf members must be close too. */
-static int vc_close(const struct js_vc *c, const struct js_node *b,
-                    const json_t *inst, int depth)
+/* How close a failing branch is to the instance (see vc_close). */
+enum {
+  JS_CLOSE = 1,          /* type and discriminators do not contradict */
+  JS_CLOSE_KEYED = 2,    /* and some discriminator is present and matches */
+  JS_CLOSE_COMPLETE = 4, /* and every required property is present */
+};
+
+/* Scores failing branch b against inst. b is close when its "type" (if
+ * any) matches and every property of its "properties" whose schema has a
+ * "const" or "enum" (a discriminator) either matches or, when not
+ * "required", is absent; $ref targets and allOf members must be close
+ * too. Returns 0 or JS_CLOSE plus the JS_CLOSE_* refinements. */
+static unsigned vc_close(const struct js_vc *c, const struct js_node *b,
+                         const json_t *inst, int depth)
 {
+  unsigned score = JS_CLOSE | JS_CLOSE_COMPLETE, sub;
   size_t i;
 
   if (depth > 8)
-    return 1;
+    return JS_CLOSE;
   if (b->boolean >= 0)
-    return b->boolean;
+    return b->boolean ? score : 0;
   if (b->types != 0 && !(b->types & js_inst_types(inst)))
     return 0;
+  for (i = 0; json_is_object(inst) && i < json_array_size(b->required); i++)
+    if (json_object_get(inst, json_string_value(json_array_get(
+                                  b->required, i))) == NULL)
+      score &= ~(unsigned)JS_CLOSE_COMPLETE;
   for (i = 0; json_is_object(inst) && i < b->nprops; i++) {
     const struct js_node *p = b->props[i].schema;
     const json_t *v;
@@ -2786,43 +2806,66 @@ static int vc_close(const struct js_vc *c, const struct js_node *b,
                      NULL);
     if (p->enum_values != NULL && !ok)
       return 0;
+    score |= JS_CLOSE_KEYED;
   }
-  if (b->ref_target != NULL && !vc_close(c, b->ref_target, inst, depth + 1))
-    return 0;
-  for (i = 0; i < b->all_of.n; i++)
-    if (!vc_close(c, b->all_of.v[i], inst, depth + 1))
+  for (i = 0; i <= b->all_of.n; i++) {
+    const struct js_node *m = i < b->all_of.n ? b->all_of.v[i] : b->ref_target;
+
+    if (m == NULL)
+      continue;
+    sub = vc_close(c, m, inst, depth + 1);
+    if (sub == 0)
       return 0;
-  return 1;
+    score = (score & sub & ~(unsigned)JS_CLOSE_KEYED) |
+            ((score | sub) & JS_CLOSE_KEYED);
+  }
+  return score;
 }
 
-/* Reports that no branch of anyOf/oneOf kw matched: the closest branch's
- * own failures if exactly one is close, else one summary. */
+/* Reports that no branch of anyOf/oneOf kw matched. If exactly one branch
+ * is close, its own failures are reported instead of a summary; ties are
+ * broken by preferring the one branch whose discriminator is present, then
+ * the one branch whose required properties are all present. */
 static int vc_no_match(struct js_vc *c, const struct js_node *n,
                        const char *kw, const struct js_list *l,
                        const json_t *inst)
 {
-  size_t i, close = 0, pick = 0;
+  static const unsigned tiers[] = {JS_CLOSE, JS_CLOSE | JS_CLOSE_KEYED,
+                                   JS_CLOSE | JS_CLOSE_COMPLETE};
+  unsigned char order[8];
   unsigned types = 0;
+  size_t i, j, t, count, pick = 0, ntypes = 0;
   int all_typed = 1;
 
   if (c->probing)
     return vc_end(c, n, kw, NULL);
   for (i = 0; i < l->n; i++) {
-    unsigned t = vc_branch_types(l->v[i]);
+    const struct js_node *typed = vc_branch_typed(l->v[i]);
 
-    types |= t;
-    all_typed &= t != 0;
-    if (vc_close(c, l->v[i], inst, 0)) {
-      close++;
-      pick = i;
+    all_typed &= typed != NULL;
+    for (j = 0; typed != NULL && j < typed->ntypes; j++) {
+      if (types & (1u << typed->type_order[j]))
+        continue;
+      types |= 1u << typed->type_order[j];
+      order[ntypes++] = typed->type_order[j];
     }
   }
-  if (close == 1)
-    return vc_node(c, l->v[pick], inst);
+  /* scoring is cheap next to validating: recompute it per tier rather
+   * than allocate */
+  for (t = 0; t < sizeof(tiers) / sizeof(*tiers); t++) {
+    for (i = 0, count = 0; i < l->n; i++) {
+      if ((vc_close(c, l->v[i], inst, 0) & tiers[t]) == tiers[t]) {
+        count++;
+        pick = i;
+      }
+    }
+    if (count == 1)
+      return vc_node(c, l->v[pick], inst);
+  }
   if (vc_begin(c)) {
-    if (close == 0 && all_typed && !(types & js_inst_types(inst))) {
+    if (all_typed && !(types & js_inst_types(inst))) {
       m_adds(c, "expected ");
-      if (b_types(&c->msg, types) != 0)
+      if (b_types(&c->msg, order, ntypes) != 0)
         c->oom = 1;
     } else {
       m_addf(c, "expected one of %zu alternatives", l->n);

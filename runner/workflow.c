@@ -694,27 +694,96 @@ static int exprs_parse(struct loader *l, struct ynode *n)
   return 0;
 }
 
+static int step_id_cmp(const void *a, const void *b)
+{
+  const struct wf_step *x = *(struct wf_step *const *)a;
+  const struct wf_step *y = *(struct wf_step *const *)b;
+
+  return strcmp(x->id, y->id);
+}
+
+/* A sorted copy of steps (plus more, when given), so that name lookups
+ * stay fast with thousands of steps. NULL only when out of memory. */
+static struct wf_step **steps_index(struct wf_step **steps, size_t n,
+                                    struct wf_step **more, size_t nmore)
+{
+  struct wf_step **sorted = malloc((n + nmore + 1) * sizeof(*sorted));
+
+  if (sorted == NULL)
+    return NULL;
+  if (n)
+    memcpy(sorted, steps, n * sizeof(*sorted));
+  if (nmore)
+    memcpy(sorted + n, more, nmore * sizeof(*sorted));
+  qsort(sorted, n + nmore, sizeof(*sorted), step_id_cmp);
+  return sorted;
+}
+
+static struct wf_step *steps_find(struct wf_step **sorted, size_t n,
+                                  const char *name)
+{
+  size_t lo = 0, hi = n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(sorted[mid]->id, name);
+    if (c == 0)
+      return sorted[mid];
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+/* Builds the lookup indexes; a finally step may not reuse a main step's
+ * id, since references could not tell them apart. */
+static int steps_index_all(struct loader *l)
+{
+  struct workflow *wf = l->wf;
+  size_t i, n = wf->nsteps + wf->nfinally;
+
+  wf->top_by_id =
+      steps_index(wf->steps, wf->nsteps, wf->finally_steps, wf->nfinally);
+  if (wf->top_by_id == NULL)
+    return SR_ENOMEM;
+  for (i = 1; i < n; i++)
+    if (strcmp(wf->top_by_id[i]->id, wf->top_by_id[i - 1]->id) == 0) {
+      const struct wf_step *dup = wf->top_by_id[i]->finally
+                                      ? wf->top_by_id[i]
+                                      : wf->top_by_id[i - 1];
+      error_at(l, ynode_get_key(wf->doc->root, "finally"),
+               "finally step \"%s\" has the id of a main step: expected "
+               "ids unique across steps and finally",
+               dup->id);
+    }
+  for (i = 0; i < wf->nall; i++) {
+    struct wf_step *g = wf->all[i];
+    if (g->nchildren == 0)
+      continue;
+    g->children_by_id = steps_index(g->children, g->nchildren, NULL, 0);
+    if (g->children_by_id == NULL)
+      return SR_ENOMEM;
+  }
+  return 0;
+}
+
 /* A step visible by name from scope (a group, or NULL for the top):
- * siblings first, then enclosing groups' siblings, then the top level.
- * Finally steps see the top level and each other. */
+ * siblings first, then enclosing groups' siblings, then the top level. */
 static struct wf_step *step_lookup(struct workflow *wf, struct wf_step *scope,
                                    const char *name)
 {
-  size_t i;
+  struct wf_step *s;
 
-  for (; scope; scope = scope->parent)
-    for (i = 0; i < scope->nchildren; i++)
-      if (strcmp(scope->children[i]->id, name) == 0)
-        return scope->children[i];
-  for (i = 0; i < wf->nsteps; i++)
-    if (strcmp(wf->steps[i]->id, name) == 0)
-      return wf->steps[i];
+  for (; scope; scope = scope->parent) {
+    s = steps_find(scope->children_by_id, scope->nchildren, name);
+    if (s)
+      return s;
+  }
   /* Main steps cannot use finally steps, but finding them lets the
    * caller say so rather than "unknown step". */
-  for (i = 0; i < wf->nfinally; i++)
-    if (strcmp(wf->finally_steps[i]->id, name) == 0)
-      return wf->finally_steps[i];
-  return NULL;
+  return steps_find(wf->top_by_id, wf->nsteps + wf->nfinally, name);
 }
 
 static void step_suggest(struct workflow *wf, struct wf_step *scope,
@@ -735,12 +804,7 @@ static void step_suggest(struct workflow *wf, struct wf_step *scope,
 
 static struct wf_step *group_child(struct wf_step *g, const char *name)
 {
-  size_t i;
-
-  for (i = 0; i < g->nchildren; i++)
-    if (strcmp(g->children[i]->id, name) == 0)
-      return g->children[i];
-  return NULL;
+  return steps_find(g->children_by_id, g->nchildren, name);
 }
 
 static int needs_add(struct wf_step *s, struct wf_step *dep)
@@ -1212,6 +1276,8 @@ static int load(struct loader *l, const struct wf_overrides *ov)
     rc = steps_parse(l, ynode_get(root, "finally"), NULL, 1, &wf->finally_steps,
                      &wf->nfinally);
   if (rc == 0)
+    rc = steps_index_all(l);
+  if (rc == 0)
     rc = steps_check(l);
   return rc;
 }
@@ -1291,6 +1357,7 @@ static void step_free(struct wf_step *s)
   free(s->id);
   free(s->path);
   free(s->children);
+  free(s->children_by_id);
   free(s->needs);
   free(s);
 }
@@ -1304,6 +1371,7 @@ void workflow_free(struct workflow *wf)
   for (i = 0; i < wf->nall; i++)
     step_free(wf->all[i]);
   free(wf->all);
+  free(wf->top_by_id);
   free(wf->steps);
   free(wf->finally_steps);
   for (i = 0; i < wf->nparams; i++) {

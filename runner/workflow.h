@@ -51,6 +51,7 @@ struct wf_step {
   const struct step_type *type; /* NULL for a group */
   const struct wf_type *wtype;  /* NULL for a group */
   struct wf_step **children;    /* a group's steps */
+  struct wf_step **children_by_id; /* the same, sorted by id */
   size_t nchildren;
   struct wf_step **needs; /* resolved `needs:` and references */
   size_t nneeds, allocneeds;
@@ -75,6 +76,7 @@ struct workflow {
   size_t nsteps;
   struct wf_step **finally_steps;
   size_t nfinally;
+  struct wf_step **top_by_id; /* steps and finally steps, sorted by id */
   struct wf_step **all; /* every declared step, groups included */
   size_t nall;
   json_t *unknown;       /* the sentinel for values known only at run time */

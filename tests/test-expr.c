@@ -123,8 +123,8 @@ static void check_eval_error(const char *tmpl, size_t offset,
 
 TEST(expr_literal_templates)
 {
-  static const char *const texts[] = {"", "hello", "a $ b $$ c {{ }}",
-                                      "cost: $5 ${ {", "}}", NULL};
+  static const char *const texts[] = {
+      "", "hello", "a $ b $$ c {{ }}", "cost: $5 ${ {", "}}", NULL};
   struct expr_error err;
   struct expr *e;
   size_t i;
@@ -231,8 +231,7 @@ TEST(expr_index_errors)
   check_eval_error("${{ params.obj[0] }}", 15,
                    "expected a string key for an object, found an integer");
   check_eval_error("${{ params.name[0] }}", 15, "cannot index a string");
-  check_eval_error("${{ params.years.x }}", 17,
-                   "cannot read \"x\" of a list");
+  check_eval_error("${{ params.years.x }}", 17, "cannot read \"x\" of a list");
   check_eval_error("${{ params.none.x }}", 16, "cannot read \"x\" of null");
   check_eval_error("x ${{ params.obj.zzz }}", 17,
                    "no key \"zzz\" in object (keys: a, b)");
@@ -273,8 +272,8 @@ TEST(expr_env)
   check_eval_error("${{ env.SAGERUN_EXPR_TEST.x }}", 26,
                    "cannot read \"x\" of a string");
   /* A context with its own env wins over the process. */
-  json_object_set_new(ctx, "env", json_pack("{s:s}", "SAGERUN_EXPR_TEST",
-                                            "from-ctx"));
+  json_object_set_new(ctx, "env",
+                      json_pack("{s:s}", "SAGERUN_EXPR_TEST", "from-ctx"));
   v = eval_ok("${{ env.SAGERUN_EXPR_TEST }}", ctx, NULL);
   ASSERT_STR_EQ("from-ctx", json_string_value(v));
   json_decref(v);
@@ -470,8 +469,7 @@ TEST(expr_fn_length_case_range)
              "[-9223372036854775807]");
   check_eval_error("${{ range(100001) }}", 4,
                    "range of 100001 numbers: expected at most 100000");
-  check_eval_error("${{ range(-9223372036854775807, 9223372036854775807) }}",
-                   4,
+  check_eval_error("${{ range(-9223372036854775807, 9223372036854775807) }}", 4,
                    "range of 18446744073709551614 numbers: expected at most "
                    "100000");
   check_eval_error("${{ range('a') }}", 10,
@@ -525,8 +523,7 @@ TEST(expr_parse_errors)
                     "expected a name after \".\", found \"1\"");
   check_parse_error("${{ a[0 }}", 8,
                     "expected \"]\" after index, found end of expression");
-  check_parse_error("${{ (a }}", 7,
-                    "expected \")\", found end of expression");
+  check_parse_error("${{ (a }}", 7, "expected \")\", found end of expression");
   check_parse_error("${{ a # }}", 6,
                     "expected \"}}\" after expression, found \"#\"");
   check_parse_error("${{ a\x01 }}", 5,
@@ -691,17 +688,17 @@ static int log_ref(void *data, const struct expr_ref *ref)
     const struct expr_segment *s = &ref->segments[i];
 
     if (s->name && i == 0)
-      log->used += (size_t)snprintf(log->text + log->used,
-                                    sizeof(log->text) - log->used, "%s@%zu",
-                                    s->name, s->offset);
+      log->used +=
+          (size_t)snprintf(log->text + log->used, sizeof(log->text) - log->used,
+                           "%s@%zu", s->name, s->offset);
     else if (s->name)
-      log->used += (size_t)snprintf(log->text + log->used,
-                                    sizeof(log->text) - log->used,
-                                    " %s@%zu", s->name, s->offset);
+      log->used +=
+          (size_t)snprintf(log->text + log->used, sizeof(log->text) - log->used,
+                           " %s@%zu", s->name, s->offset);
     else
-      log->used += (size_t)snprintf(log->text + log->used,
-                                    sizeof(log->text) - log->used,
-                                    " [%ld]@%zu", s->index, s->offset);
+      log->used +=
+          (size_t)snprintf(log->text + log->used, sizeof(log->text) - log->used,
+                           " [%ld]@%zu", s->index, s->offset);
   }
   log->used += (size_t)snprintf(log->text + log->used,
                                 sizeof(log->text) - log->used, "; ");
@@ -721,8 +718,8 @@ static void check_refs(const char *tmpl, const char *want)
   ASSERT_EQ(0, expr_foreach_ref(e, log_ref, &log));
   expr_free(e);
   if (strcmp(log.text, want) != 0)
-    test_fail(__FILE__, __LINE__, "%s: expected refs \"%s\", got \"%s\"",
-              tmpl, want, log.text);
+    test_fail(__FILE__, __LINE__, "%s: expected refs \"%s\", got \"%s\"", tmpl,
+              want, log.text);
 }
 
 TEST(expr_foreach_ref_paths)
@@ -838,11 +835,13 @@ TEST(expr_random_inputs)
   /* Pieces of the language, so random strings reach deep into the
    * parser; raw bytes keep the lexer honest. */
   static const char *const pieces[] = {
-      "${{", "}}", "$${{", "(", ")", "[", "]", ".", ",", "'", "\"", "\\",
-      "''", " ", "params", "years", "steps", "a", "outputs", "env", "join",
-      "format", "toJSON", "fromJSON", "length", "lower", "upper", "range",
-      "0", "1", "-1", "1.5", "1e3", "true", "null", "'{0}'", "'[1,2]'", "{",
-      "}", "é", "\xff", "\x00", "-", "mixed"};
+      "${{",    "}}",      "$${{",     "(",      ")",       "[",     "]",
+      ".",      ",",       "'",        "\"",     "\\",      "''",    " ",
+      "params", "years",   "steps",    "a",      "outputs", "env",   "join",
+      "format", "toJSON",  "fromJSON", "length", "lower",   "upper", "range",
+      "0",      "1",       "-1",       "1.5",    "1e3",     "true",  "null",
+      "'{0}'",  "'[1,2]'", "{",        "}",      "é",       "\xff",  "\x00",
+      "-",      "mixed"};
   json_t *ctx = ctx_new(), *unknown = json_string("<unknown>"), *v;
   uint64_t state = 0x9E3779B97F4A7C15ull;
   struct expr_error err;
