@@ -23,10 +23,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
   if (ctx == NULL) {
     unknown = json_object();
-    ctx = json_pack("{s:{s:[i,i,i],s:s,s:{s:i}},s:{s:i},s:{s:s},s:O}",
-                    "params", "years", 1979, 1980, 1981, "bucket", "b", "hp",
-                    "epochs", 2, "each", "year", 1979, "run", "workflow", "w",
-                    "steps", unknown);
+    ctx = json_pack("{s:{s:[i,i,i],s:s,s:{s:i}},s:{s:i},s:{s:s},s:O}", "params",
+                    "years", 1979, 1980, 1981, "bucket", "b", "hp", "epochs", 2,
+                    "each", "year", 1979, "run", "workflow", "w", "steps",
+                    unknown);
   }
   if (expr_parse((const char *)data, size, &e, &err) != 0)
     return 0;
