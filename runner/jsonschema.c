@@ -113,7 +113,6 @@ struct js_node {
   /* arrays */
   struct js_list prefix_items;
   struct js_node *items; /* items after the prefix */
-  const char *items_keyword;
   struct js_node *contains;
   size_t min_contains, max_contains;
   size_t min_items, max_items;
@@ -158,7 +157,6 @@ struct js_cc {
 
 /* Validation state. */
 struct js_vc {
-  const struct jsonschema *s;
   const json_t *unknown;
   jsonschema_error_cb cb;
   void *data;
@@ -167,8 +165,8 @@ struct js_vc {
   struct buf msg;
   int probing;
   int failures;
-  int stop;   /* stop evaluating: probe failed or the callback said so */
-  int oom;    /* building c->msg ran out of memory */
+  int stop; /* stop evaluating: probe failed or the callback said so */
+  int oom;  /* building c->msg ran out of memory */
   int depth;
   int ref_chain;
   unsigned long unknown_hits; /* times `unknown` was accepted */
@@ -881,9 +879,8 @@ static int re_translate(const char *src, struct buf *out, const char **why)
         return SR_ENOTSUP;
       if (rc == 1) {
         static const char *const classes[] = {
-            "d", "[0-9]",         "D", "[^0-9]",
-            "w", "[A-Za-z0-9_]",  "W", "[^A-Za-z0-9_]",
-            "s", "[[:space:]]",   "S", "[^[:space:]]",
+            "d", "[0-9]",         "D", "[^0-9]",      "w", "[A-Za-z0-9_]",
+            "W", "[^A-Za-z0-9_]", "s", "[[:space:]]", "S", "[^[:space:]]",
         };
         size_t k;
 
@@ -957,8 +954,8 @@ static int re_translate(const char *src, struct buf *out, const char **why)
 /* Compiles ECMA-262 pattern source into r (regfree when done). Returns
  * 0, or an SR_ code with a reason in *why (a static string, or the
  * regcomp message copied into whybuf). */
-static int re_compile(struct js_regex *r, const char *source,
-                      const char **why, char *whybuf, size_t whylen)
+static int re_compile(struct js_regex *r, const char *source, const char **why,
+                      char *whybuf, size_t whylen)
 {
   struct buf b;
   int rc, err;
@@ -987,12 +984,11 @@ out:
 
 /* Writes "path/keyword: message" to the caller's error buffer and
  * returns code. */
-static int cc_fail(struct js_cc *cc, int code, const char *path,
-                   const char *kw, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+static int cc_fail(struct js_cc *cc, int code, const char *path, const char *kw,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static int cc_fail(struct js_cc *cc, int code, const char *path,
-                   const char *kw, const char *fmt, ...)
+static int cc_fail(struct js_cc *cc, int code, const char *path, const char *kw,
+                   const char *fmt, ...)
 {
   struct buf b;
   va_list ap;
@@ -1294,8 +1290,8 @@ static int cc_count_value(const json_t *v, size_t *out)
 struct js_keyword {
   const char *name;
   unsigned dialects;
-  int (*parse)(struct js_cc *cc, struct js_node *n, const char *kw,
-               json_t *v, size_t offset);
+  int (*parse)(struct js_cc *cc, struct js_node *n, const char *kw, json_t *v,
+               size_t offset);
   size_t offset; /* of the struct js_node field the keyword fills */
   unsigned kinds;
 };
@@ -1438,8 +1434,8 @@ static int cc_prop_cmp(const void *a, const void *b)
   return strcmp(x->name, y->name);
 }
 
-static int cc_kw_properties(struct js_cc *cc, struct js_node *n,
-                            const char *kw, json_t *v, size_t offset)
+static int cc_kw_properties(struct js_cc *cc, struct js_node *n, const char *kw,
+                            json_t *v, size_t offset)
 {
   const char *key;
   json_t *val;
@@ -1474,8 +1470,8 @@ static int cc_regex(struct js_cc *cc, struct js_node *n, const char *kw,
   if (rc == SR_ENOMEM)
     return rc;
   if (rc != 0)
-    return cc_fail(cc, rc, n->path, kw, "unsupported or invalid regex \"%s\": %s",
-                   source, why);
+    return cc_fail(cc, rc, n->path, kw,
+                   "unsupported or invalid regex \"%s\": %s", source, why);
   return 0;
 }
 
@@ -1539,8 +1535,8 @@ static int cc_is_names(const json_t *v)
   return 1;
 }
 
-static int cc_kw_required(struct js_cc *cc, struct js_node *n,
-                          const char *kw, json_t *v, size_t offset)
+static int cc_kw_required(struct js_cc *cc, struct js_node *n, const char *kw,
+                          json_t *v, size_t offset)
 {
   (void)offset;
   if (!cc_is_names(v))
@@ -1597,10 +1593,8 @@ static const struct js_keyword js_keywords[] = {
     {"$defs", JS_2020, cc_kw_defs, 0, 0},
     {"additionalProperties", JS_ANY, cc_kw_schema,
      offsetof(struct js_node, additional_props), JS_K_OBJECT},
-    {"allOf", JS_ANY, cc_kw_list, offsetof(struct js_node, all_of),
-     JS_K_LOGIC},
-    {"anyOf", JS_ANY, cc_kw_list, offsetof(struct js_node, any_of),
-     JS_K_LOGIC},
+    {"allOf", JS_ANY, cc_kw_list, offsetof(struct js_node, all_of), JS_K_LOGIC},
+    {"anyOf", JS_ANY, cc_kw_list, offsetof(struct js_node, any_of), JS_K_LOGIC},
     {"const", JS_ANY, cc_kw_value, offsetof(struct js_node, const_value), 0},
     {"contains", JS_ANY, cc_kw_schema, offsetof(struct js_node, contains),
      JS_K_ARRAY},
@@ -1621,8 +1615,8 @@ static const struct js_keyword js_keywords[] = {
      JS_K_ARRAY},
     {"maxLength", JS_ANY, cc_kw_count, offsetof(struct js_node, max_length),
      JS_K_STRING},
-    {"maxProperties", JS_ANY, cc_kw_count,
-     offsetof(struct js_node, max_props), JS_K_OBJECT},
+    {"maxProperties", JS_ANY, cc_kw_count, offsetof(struct js_node, max_props),
+     JS_K_OBJECT},
     {"maximum", JS_ANY, cc_kw_number, offsetof(struct js_node, maximum),
      JS_K_NUMBER},
     {"minContains", JS_2020, cc_kw_count,
@@ -1631,16 +1625,14 @@ static const struct js_keyword js_keywords[] = {
      JS_K_ARRAY},
     {"minLength", JS_ANY, cc_kw_count, offsetof(struct js_node, min_length),
      JS_K_STRING},
-    {"minProperties", JS_ANY, cc_kw_count,
-     offsetof(struct js_node, min_props), JS_K_OBJECT},
+    {"minProperties", JS_ANY, cc_kw_count, offsetof(struct js_node, min_props),
+     JS_K_OBJECT},
     {"minimum", JS_ANY, cc_kw_number, offsetof(struct js_node, minimum),
      JS_K_NUMBER},
-    {"multipleOf", JS_ANY, cc_kw_number,
-     offsetof(struct js_node, multiple_of), JS_K_NUMBER},
-    {"not", JS_ANY, cc_kw_schema, offsetof(struct js_node, not_),
-     JS_K_LOGIC},
-    {"oneOf", JS_ANY, cc_kw_list, offsetof(struct js_node, one_of),
-     JS_K_LOGIC},
+    {"multipleOf", JS_ANY, cc_kw_number, offsetof(struct js_node, multiple_of),
+     JS_K_NUMBER},
+    {"not", JS_ANY, cc_kw_schema, offsetof(struct js_node, not_), JS_K_LOGIC},
+    {"oneOf", JS_ANY, cc_kw_list, offsetof(struct js_node, one_of), JS_K_LOGIC},
     {"pattern", JS_ANY, cc_kw_pattern, 0, JS_K_STRING},
     {"patternProperties", JS_ANY, cc_kw_pattern_properties, 0, JS_K_OBJECT},
     {"properties", JS_ANY, cc_kw_properties, 0, JS_K_OBJECT},
@@ -1700,8 +1692,7 @@ static int cc_items(struct js_cc *cc, struct js_node *n)
       return SR_ENOMEM;
     for (i = 0; i < json_array_size(prefix); i++) {
       snprintf(key, sizeof(key), "%zu", i);
-      rc = cc_sub(cc, n, prefix_kw, key, json_array_get(prefix, i),
-                  &l->v[i]);
+      rc = cc_sub(cc, n, prefix_kw, key, json_array_get(prefix, i), &l->v[i]);
       if (rc != 0)
         return rc;
       l->n++;
@@ -1712,7 +1703,6 @@ static int cc_items(struct js_cc *cc, struct js_node *n)
     rc = cc_sub(cc, n, rest_kw, NULL, rest, &n->items);
     if (rc != 0)
       return rc;
-    n->items_keyword = rest_kw;
     n->kinds |= JS_K_ARRAY;
   }
   return 0;
@@ -1976,8 +1966,8 @@ static int cc_dialect(struct js_cc *cc, json_t *schema)
       {"https://json-schema.org/draft/2020-12/schema", JS_2020},
       {"http://json-schema.org/draft/2020-12/schema", JS_2020},
   };
-  json_t *v = json_is_object(schema) ? json_object_get(schema, "$schema")
-                                     : NULL;
+  json_t *v =
+      json_is_object(schema) ? json_object_get(schema, "$schema") : NULL;
   const char *s;
   size_t i, len;
 
@@ -2002,8 +1992,8 @@ static int cc_dialect(struct js_cc *cc, json_t *schema)
                  s);
 }
 
-int jsonschema_compile(json_t *schema, struct jsonschema **out,
-                       char *errbuf, size_t errlen)
+int jsonschema_compile(json_t *schema, struct jsonschema **out, char *errbuf,
+                       size_t errlen)
 {
   struct js_cc cc;
   struct jsonschema *s = NULL;
@@ -2197,8 +2187,8 @@ static int vc_child(struct js_vc *c, const struct js_node *n,
   return rc;
 }
 
-static int vc_type(struct js_vc *c, const struct js_node *n,
-                   const json_t *inst, unsigned types)
+static int vc_type(struct js_vc *c, const struct js_node *n, const json_t *inst,
+                   unsigned types)
 {
   size_t i, size;
 
@@ -2778,8 +2768,8 @@ static unsigned vc_close(const struct js_vc *c, const struct js_node *b,
   if (b->types != 0 && !(b->types & js_inst_types(inst)))
     return 0;
   for (i = 0; json_is_object(inst) && i < json_array_size(b->required); i++)
-    if (json_object_get(inst, json_string_value(json_array_get(
-                                  b->required, i))) == NULL)
+    if (json_object_get(
+            inst, json_string_value(json_array_get(b->required, i))) == NULL)
       score &= ~(unsigned)JS_CLOSE_COMPLETE;
   for (i = 0; json_is_object(inst) && i < b->nprops; i++) {
     const struct js_node *p = b->props[i].schema;
@@ -2802,8 +2792,7 @@ static unsigned vc_close(const struct js_vc *c, const struct js_node *b,
       return 0;
     for (j = 0; p->enum_values != NULL && j < json_array_size(p->enum_values);
          j++)
-      ok |= js_equal(json_array_get(p->enum_values, j), v, c->unknown, 1,
-                     NULL);
+      ok |= js_equal(json_array_get(p->enum_values, j), v, c->unknown, 1, NULL);
     if (p->enum_values != NULL && !ok)
       return 0;
     score |= JS_CLOSE_KEYED;
@@ -2826,9 +2815,8 @@ static unsigned vc_close(const struct js_vc *c, const struct js_node *b,
  * is close, its own failures are reported instead of a summary; ties are
  * broken by preferring the one branch whose discriminator is present, then
  * the one branch whose required properties are all present. */
-static int vc_no_match(struct js_vc *c, const struct js_node *n,
-                       const char *kw, const struct js_list *l,
-                       const json_t *inst)
+static int vc_no_match(struct js_vc *c, const struct js_node *n, const char *kw,
+                       const struct js_list *l, const json_t *inst)
 {
   static const unsigned tiers[] = {JS_CLOSE, JS_CLOSE | JS_CLOSE_KEYED,
                                    JS_CLOSE | JS_CLOSE_COMPLETE};
@@ -2980,8 +2968,7 @@ static int vc_logic(struct js_vc *c, const struct js_node *n,
 
 /* Validates inst against n, reporting or probing as c says. Returns 0
  * (failures are counted in c) or a negative SR_ code. */
-static int vc_node(struct js_vc *c, const struct js_node *n,
-                   const json_t *inst)
+static int vc_node(struct js_vc *c, const struct js_node *n, const json_t *inst)
 {
   unsigned types;
   int rc = 0;
@@ -3001,8 +2988,7 @@ static int vc_node(struct js_vc *c, const struct js_node *n,
   }
   if (c->depth >= JS_MAX_DEPTH) {
     if (vc_begin(c))
-      m_addf(c, "expected at most %d nested schemas, found more",
-             JS_MAX_DEPTH);
+      m_addf(c, "expected at most %d nested schemas, found more", JS_MAX_DEPTH);
     return vc_end(c, n, NULL, NULL);
   }
   if (n->ref_target != NULL && c->ref_chain >= JS_MAX_REF_CHAIN) {
@@ -3042,9 +3028,9 @@ out:
   return rc;
 }
 
-int jsonschema_validate(const struct jsonschema *schema,
-                        const json_t *instance, const json_t *unknown,
-                        jsonschema_error_cb cb, void *data)
+int jsonschema_validate(const struct jsonschema *schema, const json_t *instance,
+                        const json_t *unknown, jsonschema_error_cb cb,
+                        void *data)
 {
   struct js_vc c;
   int rc;
@@ -3052,7 +3038,6 @@ int jsonschema_validate(const struct jsonschema *schema,
   if (schema == NULL || instance == NULL)
     return SR_EINVAL;
   memset(&c, 0, sizeof(c));
-  c.s = schema;
   c.unknown = unknown;
   c.cb = cb;
   c.data = data;
