@@ -194,6 +194,19 @@ static size_t utf8_len(const char *str, size_t n)
   return len;
 }
 
+/* Offset of the first byte that is not valid UTF-8, or len. */
+static size_t utf8_check(const char *s, size_t len)
+{
+  size_t i, n;
+
+  for (i = 0; i < len; i += n) {
+    n = utf8_len(s + i, len - i);
+    if (n == 0)
+      break;
+  }
+  return i;
+}
+
 static int is_space(int c)
 {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -1115,8 +1128,9 @@ int expr_parse(const char *text, size_t len, struct expr **out,
 {
   struct expr *e;
   struct buf lit;
-  size_t i, run, lit_start = 0, next = 0, n, k;
-  int rc = 0;
+  const struct node *single = NULL;
+  size_t i, run, lit_start = 0, next = 0;
+  int rc = 0, alone = 1;
 
   *out = NULL;
   buf_init(&lit, BUF_CAP_DEFAULT);
@@ -1126,13 +1140,11 @@ int expr_parse(const char *text, size_t len, struct expr **out,
   /* Checked up front: every string the template yields (literal text and
    * string literals, split only at ASCII bytes) is then valid for
    * jansson. */
-  for (i = 0; i < len; i += n) {
-    n = utf8_len(text + i, len - i);
-    if (n == 0) {
-      rc = expr_fail(err, i, SR_EPARSE, "invalid utf-8 byte 0x%02x",
-                     (unsigned char)text[i]);
-      goto out;
-    }
+  i = utf8_check(text, len);
+  if (i < len) {
+    rc = expr_fail(err, i, SR_EPARSE, "invalid utf-8 byte 0x%02x",
+                   (unsigned char)text[i]);
+    goto out;
   }
   for (i = 0; i < len;) {
     if (text[i] == '$' && len - i >= 4 && memcmp(text + i, "$${{", 4) == 0) {
@@ -1169,16 +1181,18 @@ int expr_parse(const char *text, size_t len, struct expr **out,
   rc = expr_flush_text(e, &lit, lit_start, err);
   if (rc)
     goto out;
-  for (i = 0, n = 0, k = 0; i < e->nparts; i++) {
+  for (i = 0; i < e->nparts; i++) {
     if (e->parts[i].node) {
-      n++;
-      k = i;
+      alone = single == NULL;
+      single = e->parts[i].node;
     } else if (!is_blank(e->parts[i].text, e->parts[i].len)) {
-      n = 2;
+      alone = 0;
     }
+    if (!alone)
+      break;
   }
-  if (n == 1)
-    e->single = e->parts[k].node;
+  if (alone)
+    e->single = single;
   rc = expr_collect_refs(e, err);
 out:
   buf_free(&lit);
@@ -1465,15 +1479,19 @@ static int env_get(struct eval *ev, const char *name, size_t offset,
                    json_t **out)
 {
   const char *v = getenv(name);
+  size_t len;
 
   if (v == NULL) {
     *out = json_null();
     return 0;
   }
-  *out = json_string(v);
-  if (*out == NULL)
+  len = strlen(v);
+  if (utf8_check(v, len) < len)
     return expr_fail(ev->err, offset, SR_EINVAL,
                      "environment variable %s is not valid utf-8", name);
+  *out = json_stringn(v, len);
+  if (*out == NULL)
+    return oom(ev->err, offset);
   return 0;
 }
 
@@ -1696,7 +1714,7 @@ int expr_eval(const struct expr *e, json_t *ctx, json_t *unknown, json_t **out,
   struct buf b;
   json_t *v;
   size_t i;
-  int rc = 0, is_unknown = 0;
+  int rc = 0, any_unknown = 0;
 
   *out = NULL;
   ev.ctx = ctx;
@@ -1724,10 +1742,10 @@ int expr_eval(const struct expr *e, json_t *ctx, json_t *unknown, json_t **out,
     if (rc < 0)
       goto out;
     if (rc == 1)
-      is_unknown = 1;
+      any_unknown = 1;
     rc = 0;
   }
-  if (is_unknown) {
+  if (any_unknown) {
     *out = json_incref(unknown);
     goto out;
   }

@@ -23,6 +23,7 @@
 
 #include "buf.h"
 #include "error.h"
+#include "suggest.h"
 
 /* $refs followed without descending into the instance: more means the
  * schema loops (e.g. {"$ref": "#"}). */
@@ -464,37 +465,6 @@ static int b_pointer_seg(struct buf *b, const char *key)
       rc = buf_addc(b, *key);
   }
   return rc;
-}
-
-/* Edit distance between a and b, or limit + 1 when it is larger than
- * limit (or the names are too long to bother). */
-static size_t js_levenshtein(const char *a, const char *b, size_t limit)
-{
-  size_t row[JS_SUGGEST_MAXLEN + 1];
-  size_t la = strlen(a), lb = strlen(b), i, j;
-
-  if (la > JS_SUGGEST_MAXLEN || lb > JS_SUGGEST_MAXLEN)
-    return limit + 1;
-  if ((la > lb ? la - lb : lb - la) > limit)
-    return limit + 1;
-  for (j = 0; j <= lb; j++)
-    row[j] = j;
-  for (i = 1; i <= la; i++) {
-    size_t diag = row[0];
-
-    row[0] = i;
-    for (j = 1; j <= lb; j++) {
-      size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-
-      if (up + 1 < best)
-        best = up + 1;
-      if (row[j - 1] + 1 < best)
-        best = row[j - 1] + 1;
-      row[j] = best;
-      diag = up;
-    }
-  }
-  return row[lb] > limit ? limit + 1 : row[lb];
 }
 
 /* ---- regular expressions ---- */
@@ -2241,21 +2211,17 @@ static const char *vc_suggest(const struct js_node *n, const char *key,
                               const json_t *inst)
 {
   json_t *props = json_object_get(n->json, "properties");
-  const char *name, *best = NULL;
-  size_t d, best_d = JS_SUGGEST_DISTANCE + 1;
+  struct suggest sg;
+  const char *name;
   json_t *v;
 
+  suggest_init(&sg, key, JS_SUGGEST_DISTANCE);
   json_object_foreach(props, name, v)
   {
-    if (json_object_get(inst, name) != NULL)
-      continue;
-    d = js_levenshtein(key, name, JS_SUGGEST_DISTANCE);
-    if (d < best_d) {
-      best_d = d;
-      best = name;
-    }
+    if (json_object_get(inst, name) == NULL)
+      suggest_add(&sg, name);
   }
-  return best;
+  return suggest_best(&sg);
 }
 
 static const struct js_prop *vc_find_prop(const struct js_node *n,

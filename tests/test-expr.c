@@ -892,3 +892,93 @@ TEST(expr_random_inputs)
   ASSERT_EQ(1, unknown->refcount);
   json_decref(unknown);
 }
+
+TEST(expr_messages_for_lists_of_names)
+{
+  json_t *ctx = json_object(), *v = NULL;
+  struct expr_error err;
+  struct expr *e;
+  char key[8];
+  int i;
+
+  ASSERT(ctx != NULL);
+  for (i = 0; i < 12; i++) {
+    snprintf(key, sizeof(key), "root%d", i);
+    json_object_set_new(ctx, key, json_integer(i));
+  }
+  ASSERT_EQ(0, expr_parse("${{ zzzzz }}", 12, &e, &err));
+  ASSERT_EQ(SR_EINVAL, expr_eval(e, ctx, NULL, &v, &err));
+  ASSERT_STR_EQ("unknown name \"zzzzz\" (names: root0, root1, root2, root3, "
+                "root4, root5, root6, root7, ..., env)",
+                err.message);
+  ASSERT_EQ(SR_EINVAL, expr_eval(e, NULL, NULL, &v, &err));
+  ASSERT_STR_EQ("unknown name \"zzzzz\" (names: env)", err.message);
+  expr_free(e);
+  ASSERT_EQ(0, expr_parse("${{ root11x }}", 14, &e, &err));
+  ASSERT_EQ(SR_EINVAL, expr_eval(e, ctx, NULL, &v, &err));
+  ASSERT_STR_EQ("unknown name \"root11x\" (did you mean \"root11\"?)",
+                err.message);
+  expr_free(e);
+  ASSERT_EQ(0, expr_parse("${{ Env.HOME }}", 15, &e, &err));
+  ASSERT_EQ(SR_EINVAL, expr_eval(e, ctx, NULL, &v, &err));
+  ASSERT_STR_EQ("unknown name \"Env\" (did you mean \"env\"?)", err.message);
+  expr_free(e);
+  json_decref(ctx);
+  check_eval_error("${{ format('{1}', 'a') }}", 11,
+                   "format placeholder {1} out of range: expected {0}");
+}
+
+/* jansson allocations fail once this many have succeeded (-1: never). */
+static long jansson_allocs_left = -1;
+
+static void *failing_malloc(size_t size)
+{
+  if (jansson_allocs_left == 0)
+    return NULL;
+  if (jansson_allocs_left > 0)
+    jansson_allocs_left--;
+  return malloc(size);
+}
+
+TEST(expr_jansson_allocation_failures)
+{
+  /* Every path through a failed jansson allocation must report an error
+   * and leak nothing (ASan's leak check runs at exit). */
+  static const char *const tmpls[] = {
+      "${{ 'x' }} ${{ 1 }} ${{ 1.5 }} ${{ params.years[0] }}",
+      "${{ params.years }}-${{ params.obj }}",
+      "${{ join(params.years, '-') }}",
+      "${{ format('{0}/{1}', params.name, params.ratio) }}",
+      "${{ toJSON(params.obj) }}",
+      "${{ fromJSON('{\"a\": [1, 2.5, \"x\"]}').a }}",
+      "${{ length(params.name) }}${{ lower('AB') }}${{ upper('ab') }}",
+      "${{ range(2, 40) }}",
+      NULL};
+  json_t *ctx = ctx_new(), *v;
+  struct expr_error err;
+  struct expr *e;
+  size_t i;
+  long n;
+  int rc, ok;
+
+  json_set_alloc_funcs(failing_malloc, free);
+  for (i = 0; tmpls[i]; i++) {
+    for (ok = 0, n = 0; !ok && n < 1000; n++) {
+      jansson_allocs_left = n;
+      rc = expr_parse(tmpls[i], strlen(tmpls[i]), &e, &err);
+      if (rc) {
+        ASSERT(rc == SR_ENOMEM || rc == SR_EPARSE);
+        continue;
+      }
+      v = NULL;
+      rc = expr_eval(e, ctx, NULL, &v, &err);
+      ok = rc == 0;
+      ASSERT(ok ? v != NULL : v == NULL);
+      json_decref(v);
+      expr_free(e);
+    }
+    ASSERT(ok);
+  }
+  jansson_allocs_left = -1;
+  json_decref(ctx);
+}
