@@ -68,7 +68,7 @@ test: deps
 	$(MAKE) test-one SANITIZE=address,undefined
 
 test-one: $(O)/run-tests $(O)/sagerun
-	SAGERUN_BIN=$(O)/sagerun $(O)/run-tests $(TESTS)
+	SAGERUN_REQUIRE_PEERS=1 SAGERUN_BIN=$(O)/sagerun $(O)/run-tests $(TESTS)
 
 check: test
 
