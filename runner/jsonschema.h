@@ -49,8 +49,8 @@ typedef int (*jsonschema_error_cb)(void *data,
  * and checks it is well formed (known types, valid regexes, resolvable
  * $refs). Returns 0 and sets *out, or a negative SR_ code and writes a
  * reason to errbuf (size errlen). */
-int jsonschema_compile(json_t *schema, struct jsonschema **out,
-                       char *errbuf, size_t errlen);
+int jsonschema_compile(json_t *schema, struct jsonschema **out, char *errbuf,
+                       size_t errlen);
 
 /* Validates instance. Any node pointer-equal to `unknown` (may be NULL)
  * stands for a value known only at run time and is valid against every
@@ -75,9 +75,9 @@ int jsonschema_compile(json_t *schema, struct jsonschema **out,
  * branch must be close too. Among several close branches the one with a
  * discriminator present wins, else the one with all its "required"
  * properties present, if either is unique. */
-int jsonschema_validate(const struct jsonschema *schema,
-                        const json_t *instance, const json_t *unknown,
-                        jsonschema_error_cb cb, void *data);
+int jsonschema_validate(const struct jsonschema *schema, const json_t *instance,
+                        const json_t *unknown, jsonschema_error_cb cb,
+                        void *data);
 
 void jsonschema_free(struct jsonschema *schema);
 

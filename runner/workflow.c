@@ -750,9 +750,8 @@ static int steps_index_all(struct loader *l)
     return SR_ENOMEM;
   for (i = 1; i < n; i++)
     if (strcmp(wf->top_by_id[i]->id, wf->top_by_id[i - 1]->id) == 0) {
-      const struct wf_step *dup = wf->top_by_id[i]->finally
-                                      ? wf->top_by_id[i]
-                                      : wf->top_by_id[i - 1];
+      const struct wf_step *dup =
+          wf->top_by_id[i]->finally ? wf->top_by_id[i] : wf->top_by_id[i - 1];
       error_at(l, ynode_get_key(wf->doc->root, "finally"),
                "finally step \"%s\" has the id of a main step: expected "
                "ids unique across steps and finally",

@@ -39,18 +39,18 @@ struct wf_retry {
 };
 
 struct wf_step {
-  char *id;                     /* as written: "train" */
-  char *path;                   /* dotted from the top: "variant.train" */
-  struct wf_step *parent;       /* enclosing group, or NULL */
-  size_t index;                 /* position among its siblings */
-  size_t ordinal;               /* position in workflow.all */
-  int finally;                  /* declared under finally: */
-  const struct ynode *node;     /* the step's mapping */
-  const struct ynode *with;     /* may be NULL */
-  const struct ynode *for_each; /* may be NULL */
-  const struct step_type *type; /* NULL for a group */
-  const struct wf_type *wtype;  /* NULL for a group */
-  struct wf_step **children;    /* a group's steps */
+  char *id;                        /* as written: "train" */
+  char *path;                      /* dotted from the top: "variant.train" */
+  struct wf_step *parent;          /* enclosing group, or NULL */
+  size_t index;                    /* position among its siblings */
+  size_t ordinal;                  /* position in workflow.all */
+  int finally;                     /* declared under finally: */
+  const struct ynode *node;        /* the step's mapping */
+  const struct ynode *with;        /* may be NULL */
+  const struct ynode *for_each;    /* may be NULL */
+  const struct step_type *type;    /* NULL for a group */
+  const struct wf_type *wtype;     /* NULL for a group */
+  struct wf_step **children;       /* a group's steps */
   struct wf_step **children_by_id; /* the same, sorted by id */
   size_t nchildren;
   struct wf_step **needs; /* resolved `needs:` and references */
@@ -77,7 +77,7 @@ struct workflow {
   struct wf_step **finally_steps;
   size_t nfinally;
   struct wf_step **top_by_id; /* steps and finally steps, sorted by id */
-  struct wf_step **all; /* every declared step, groups included */
+  struct wf_step **all;       /* every declared step, groups included */
   size_t nall;
   json_t *unknown;       /* the sentinel for values known only at run time */
   struct wf_type *types; /* the step types used, with their schemas */
