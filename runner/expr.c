@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "error.h"
+#include "suggest.h"
 
 /* Nesting of parentheses, indexes and call arguments. It bounds the
  * parser's recursion, which fuzzed input must not be able to exhaust. */
@@ -227,60 +228,13 @@ static int is_ident_char(int c)
   return is_ident_start(c) || is_digit(c) || c == '-';
 }
 
-static int fold(char c)
-{
-  return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
-}
-
-/* Optimal string alignment distance (edits plus transpositions, so
- * "jion" is one from "join"), ignoring ASCII case (so "tojson" is close
- * to "toJSON"), or EXPR_SUGGEST_DIST + 1 when it is larger
- * or a string is too long to compare. */
-static int edit_distance(const char *a, size_t la, const char *b, size_t lb)
-{
-  int rows[3][EXPR_SUGGEST_LEN + 1];
-  int *prev2 = rows[0], *prev = rows[1], *cur = rows[2], *tmp;
-  size_t i, j;
-  int best, v;
-
-  if (la > EXPR_SUGGEST_LEN || lb > EXPR_SUGGEST_LEN ||
-      (la > lb ? la - lb : lb - la) > EXPR_SUGGEST_DIST)
-    return EXPR_SUGGEST_DIST + 1;
-  for (j = 0; j <= lb; j++)
-    prev[j] = (int)j;
-  for (i = 1; i <= la; i++) {
-    cur[0] = (int)i;
-    for (j = 1; j <= lb; j++) {
-      best = prev[j] + 1;
-      v = cur[j - 1] + 1;
-      if (v < best)
-        best = v;
-      v = prev[j - 1] + (fold(a[i - 1]) != fold(b[j - 1]));
-      if (v < best)
-        best = v;
-      if (i > 1 && j > 1 && fold(a[i - 1]) == fold(b[j - 2]) &&
-          fold(a[i - 2]) == fold(b[j - 1])) {
-        v = prev2[j - 2] + 1;
-        if (v < best)
-          best = v;
-      }
-      cur[j] = best;
-    }
-    tmp = prev2;
-    prev2 = prev;
-    prev = cur;
-    cur = tmp;
-  }
-  return prev[lb] > EXPR_SUGGEST_DIST ? EXPR_SUGGEST_DIST + 1 : prev[lb];
-}
-
 /* Keeps in *best the closest candidate so far. A candidate must share
  * something with name: replacing every letter of "x" is no suggestion. */
 static void suggest(const char *name, const char *cand, const char **best,
                     int *best_dist)
 {
   size_t ln = strlen(name);
-  int d = edit_distance(name, ln, cand, strlen(cand));
+  int d = (int)suggest_distance(name, cand, EXPR_SUGGEST_DIST);
 
   if (d <= EXPR_SUGGEST_DIST && (size_t)d < ln && d < *best_dist) {
     *best = cand;

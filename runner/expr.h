@@ -78,7 +78,7 @@ int expr_foreach_ref(const struct expr *e,
  * `unknown` again (returned with a new reference). Returns 0 and a new
  * reference in *out, or a negative SR_ code and fills *err (unknown root
  * or key, index out of range, wrong type, bad function arguments). */
-int expr_eval(const struct expr *e, json_t *ctx, json_t *unknown,
-              json_t **out, struct expr_error *err);
+int expr_eval(const struct expr *e, json_t *ctx, json_t *unknown, json_t **out,
+              struct expr_error *err);
 
 #endif

@@ -4,37 +4,49 @@
 
 #define SUGGEST_MAX_LEN 64
 
+static int fold(char c)
+{
+  return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+/* Optimal string alignment distance: edits plus transpositions (so
+ * "jion" is one from "join"), ignoring ASCII case (so "tojson" is close
+ * to "toJSON"). */
 size_t suggest_distance(const char *a, const char *b, size_t cap)
 {
-  size_t la = strlen(a), lb = strlen(b), i, j;
-  size_t row[SUGGEST_MAX_LEN + 1];
+  size_t rows[3][SUGGEST_MAX_LEN + 1];
+  size_t *prev2 = rows[0], *prev = rows[1], *cur = rows[2], *tmp;
+  size_t la = strlen(a), lb = strlen(b), i, j, best, v;
 
-  if (la > SUGGEST_MAX_LEN || lb > SUGGEST_MAX_LEN)
-    return cap + 1;
-  if ((la > lb ? la - lb : lb - la) > cap)
+  if (la > SUGGEST_MAX_LEN || lb > SUGGEST_MAX_LEN ||
+      (la > lb ? la - lb : lb - la) > cap)
     return cap + 1;
   for (j = 0; j <= lb; j++)
-    row[j] = j;
+    prev[j] = j;
   for (i = 1; i <= la; i++) {
-    size_t diag = row[0], rowmin;
-    row[0] = i;
-    rowmin = row[0];
+    cur[0] = i;
     for (j = 1; j <= lb; j++) {
-      size_t up = row[j], v;
-      v = diag + (a[i - 1] != b[j - 1]);
-      if (up + 1 < v)
-        v = up + 1;
-      if (row[j - 1] + 1 < v)
-        v = row[j - 1] + 1;
-      row[j] = v;
-      diag = up;
-      if (v < rowmin)
-        rowmin = v;
+      best = prev[j] + 1;
+      v = cur[j - 1] + 1;
+      if (v < best)
+        best = v;
+      v = prev[j - 1] + (fold(a[i - 1]) != fold(b[j - 1]));
+      if (v < best)
+        best = v;
+      if (i > 1 && j > 1 && fold(a[i - 1]) == fold(b[j - 2]) &&
+          fold(a[i - 2]) == fold(b[j - 1])) {
+        v = prev2[j - 2] + 1;
+        if (v < best)
+          best = v;
+      }
+      cur[j] = best;
     }
-    if (rowmin > cap)
-      return cap + 1;
+    tmp = prev2;
+    prev2 = prev;
+    prev = cur;
+    cur = tmp;
   }
-  return row[lb] > cap ? cap + 1 : row[lb];
+  return prev[lb] > cap ? cap + 1 : prev[lb];
 }
 
 void suggest_init(struct suggest *s, const char *word, size_t max_distance)

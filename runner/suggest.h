@@ -18,7 +18,8 @@ void suggest_add(struct suggest *s, const char *candidate);
 /* The closest candidate (the first of equals), or NULL. Borrowed. */
 const char *suggest_best(const struct suggest *s);
 
-/* Levenshtein distance, capped: returns cap + 1 when above cap. */
+/* Edit distance (insertions, deletions, substitutions and swaps of two
+ * neighbours; ASCII case ignored), capped: cap + 1 when above cap. */
 size_t suggest_distance(const char *a, const char *b, size_t cap);
 
 #endif

@@ -686,10 +686,7 @@ static int exprs_parse(struct loader *l, struct ynode *n)
     l->failed = 1;
     return 0;
   }
-  if (!expr_is_dynamic(e)) {
-    expr_free(e);
-    return 0;
-  }
+  /* Kept even without expressions: `$${{` still has to be unescaped. */
   n->user = e;
   return 0;
 }

@@ -5,10 +5,6 @@
 #include "../runner/expr.h"
 #include "test.h"
 
-/* TEST() defines functions without a prior declaration; until test.h
- * declares them, keep -Wmissing-prototypes quiet for this file. */
-#pragma GCC diagnostic ignored "-Wmissing-prototypes"
-
 /* The context most tests evaluate against. steps.a.outputs is replaced
  * by the unknown sentinel where a test needs it. */
 static const char ctx_text[] =

@@ -220,3 +220,19 @@ TEST(workflow_ten_thousand_instances)
   unload(&l);
   free(text);
 }
+
+TEST(workflow_escaped_expression_is_literal)
+{
+  struct loaded l;
+
+  load(&l,
+       "name: t\nsteps:\n  a:\n    uses: report\n    with:\n"
+       "      title: \"costs $${{ not evaluated }}\"\n"
+       "      variants: {name: [x]}\n",
+       NULL, 0);
+  ASSERT(l.dag != NULL);
+  ASSERT_STR_EQ(
+      "costs ${{ not evaluated }}",
+      json_string_value(json_object_get(l.dag->nodes[0].with, "title")));
+  unload(&l);
+}
