@@ -1002,9 +1002,9 @@ TEST(jsonschema_large_workflow)
   rc = jsonschema_validate(s, doc, NULL, NULL, NULL);
   ASSERT_EQ(0, rc);
   /* The same document with one step broken: exactly one failure. */
-  json_object_set_new(json_object_get(json_object_get(steps, "step_5000"),
-                                      "retry"),
-                      "attempts", json_integer(0));
+  json_object_set_new(
+      json_object_get(json_object_get(steps, "step_5000"), "retry"), "attempts",
+      json_integer(0));
   ASSERT_EQ(1, jsonschema_validate(s, doc, NULL, NULL, NULL));
   json_decref(doc);
   jsonschema_free(s);
