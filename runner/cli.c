@@ -53,8 +53,7 @@ static int option_value(const char *name, int argc, char **argv, int *i,
 }
 
 int cli_parse_workflow_args(const struct cli_command *cmd, int argc,
-                            char **argv, int want_format,
-                            struct cli_workflow_args *a)
+                            char **argv, int flags, struct cli_workflow_args *a)
 {
   const char **assignments;
   const char *v;
@@ -97,12 +96,40 @@ int cli_parse_workflow_args(const struct cli_command *cmd, int argc,
         return EXIT_USAGE;
       }
       a->overrides.params_file = v;
-    } else if (want_format && option_value("--format", argc, argv, &i, &v)) {
+    } else if ((flags & CLI_FORMAT) &&
+               option_value("--format", argc, argv, &i, &v)) {
       if (v == NULL) {
         cli_error(cmd->name, "--format needs text, dot or mermaid");
         return EXIT_USAGE;
       }
       a->format = v;
+    } else if ((flags & CLI_RUN) && strcmp(arg, "--json") == 0) {
+      a->json = 1;
+    } else if ((flags & CLI_RUN) &&
+               (strcmp(arg, "--verbose") == 0 || strcmp(arg, "-v") == 0)) {
+      a->verbose = 1;
+    } else if ((flags & CLI_RUN) &&
+               option_value("--state", argc, argv, &i, &v)) {
+      if (v == NULL || *v == '\0') {
+        cli_error(cmd->name, "--state needs a file");
+        return EXIT_USAGE;
+      }
+      a->state_path = v;
+    } else if ((flags & CLI_RUN) &&
+               option_value("--target", argc, argv, &i, &v)) {
+      if (v == NULL || (strcmp(v, "local") != 0 && strcmp(v, "aws") != 0)) {
+        cli_error(cmd->name, "--target: expected local or aws, found \"%s\"",
+                  v ? v : "");
+        return EXIT_USAGE;
+      }
+      a->target = v;
+    } else if ((flags & CLI_RUN) &&
+               option_value("--region", argc, argv, &i, &v)) {
+      if (v == NULL || *v == '\0') {
+        cli_error(cmd->name, "--region needs a region name");
+        return EXIT_USAGE;
+      }
+      a->region = v;
     } else {
       cli_error(cmd->name, "unknown option \"%s\" (see sagerun %s --help)", arg,
                 cmd->name);
@@ -117,6 +144,15 @@ int cli_parse_workflow_args(const struct cli_command *cmd, int argc,
     return EXIT_USAGE;
   }
   return 0;
+}
+
+const char *cli_state_path(const struct cli_workflow_args *a)
+{
+  const char *env = getenv("SAGERUN_STATE");
+
+  if (a && a->state_path)
+    return a->state_path;
+  return env && *env ? env : ".sagerun/state.db";
 }
 
 int cli_load(const struct cli_workflow_args *a, struct workflow **wf,

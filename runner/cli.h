@@ -26,16 +26,29 @@ extern const struct cli_command cli_commands[];
 struct cli_workflow_args {
   const char *path;
   struct wf_overrides overrides;
-  const char *format; /* --format, if the command takes it */
+  const char *format; /* --format (CLI_FORMAT) */
+  /* CLI_RUN */
+  int json;               /* --json: one JSON object per line */
+  int verbose;            /* --verbose: step logs too */
+  const char *state_path; /* --state FILE */
+  const char *target;     /* --target local|aws */
+  const char *region;     /* --region */
   int help;
 };
 
-/* Parses argv[1..] into a; accepts --format when want_format. Prints a
- * usage error and returns EXIT_USAGE on bad options, else 0.
- * a->overrides.assignments must be freed by the caller (free()). */
+#define CLI_FORMAT 1 /* accepts --format */
+#define CLI_RUN 2    /* accepts --json, --verbose, --state, --target */
+
+/* Parses argv[1..] into a; flags says which options beyond -p and
+ * --params-file the command takes. Prints a usage error and returns
+ * EXIT_USAGE on bad options, else 0. a->overrides.assignments must be
+ * freed by the caller (free()). */
 int cli_parse_workflow_args(const struct cli_command *cmd, int argc,
-                            char **argv, int want_format,
+                            char **argv, int flags,
                             struct cli_workflow_args *a);
+
+/* The state database: --state, SAGERUN_STATE, or .sagerun/state.db. */
+const char *cli_state_path(const struct cli_workflow_args *a);
 
 /* Loads and expands; on failure prints the errors to stderr and returns
  * EXIT_USAGE (or EXIT_FAILED when out of memory). */

@@ -14,7 +14,7 @@ int cmd_graph(int argc, char **argv)
   enum graph_format format = GRAPH_TEXT;
   int rc;
 
-  rc = cli_parse_workflow_args(cmd, argc, argv, 1, &a);
+  rc = cli_parse_workflow_args(cmd, argc, argv, CLI_FORMAT, &a);
   if (rc == 0 && a.help) {
     fputs(cmd->usage, stdout);
     goto out;

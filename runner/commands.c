@@ -27,9 +27,19 @@ const struct cli_command cli_commands[] = {
      "  --format FORMAT        text (default), dot or mermaid\n" WF_OPTIONS},
     {"run", cmd_run, "run a workflow",
      "usage: sagerun run WORKFLOW [options]\n\n"
-     "Runs WORKFLOW. This version checks it and refuses step types that\n"
-     "cannot run yet, before anything is sent.\n\n"
-     "options:\n" WF_OPTIONS},
+     "Runs WORKFLOW: records a new run in the state database and runs\n"
+     "every step whose dependencies are done, in parallel. Step types\n"
+     "this version cannot run are refused before anything starts.\n"
+     "Ctrl-C cancels running steps and runs finally:; a second Ctrl-C\n"
+     "quits at once. Exit status 0 ok, 1 a step failed, 2 invalid,\n"
+     "130 interrupted.\n\n"
+     "options:\n"
+     "  --json                 one JSON object per event on stdout\n"
+     "  -v, --verbose          show the steps' log lines too\n"
+     "  --state FILE           state database (default .sagerun/state.db,\n"
+     "                         or SAGERUN_STATE)\n"
+     "  --target local|aws     override the workflow's target\n"
+     "  --region REGION        AWS region\n" WF_OPTIONS},
     {"steps", cmd_steps, "list step types, or show one's inputs and outputs",
      "usage: sagerun steps [TYPE]\n\n"
      "Without TYPE, lists every step type. With TYPE, shows its inputs\n"

@@ -514,40 +514,57 @@ static int size_cmp(const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
+int dag_instances_of(const struct dag *dag, const struct dag_node *node,
+                     const struct wf_step *t, size_t **out, size_t *n,
+                     int *as_list, const struct wf_step **root)
+{
+  const struct wf_step *a = t;
+  const struct dag_scope *sc;
+  struct range r;
+  size_t j, k = 0;
+
+  *out = NULL;
+  *n = 0;
+  /* The reference starts at the outermost ancestor of t that is visible
+   * from node: a sibling, or one in an enclosing scope. */
+  while (a->parent && !in_chain(node->scope, a->parent))
+    a = a->parent;
+  sc = chain_find(node->scope, a->parent);
+  r = sc->ranges[slot_of(dag->wf, a)];
+  if (root)
+    *root = a;
+  if (as_list) {
+    const struct wf_step *p;
+    *as_list = 0;
+    for (p = t; p; p = p->parent) {
+      if (p->for_each)
+        *as_list = 1;
+      if (p == a)
+        break;
+    }
+  }
+  *out = malloc((r.end - r.begin + 1) * sizeof(**out));
+  if (*out == NULL)
+    return SR_ENOMEM;
+  for (j = r.begin; j < r.end; j++)
+    if (is_within(dag->nodes[j].step, t))
+      (*out)[k++] = j;
+  *n = k;
+  return 0;
+}
+
 /* Adds the nodes of declared dependency t, as seen from node. */
 static int deps_add_step(struct expander *x, struct dag_node *node,
                          const struct wf_step *t, size_t *alloc)
 {
-  struct dag *dag = x->dag;
-  const struct wf_step *a = t;
-  const struct dag_scope *sc;
-  struct range r;
-  size_t j;
+  size_t *idx = NULL, n, j;
   int rc;
 
-  if (in_chain(node->scope, t->parent)) {
-    sc = chain_find(node->scope, t->parent);
-    r = sc->ranges[slot_of(x->wf, t)];
-    for (j = r.begin; j < r.end; j++) {
-      rc = deps_add(node, j, alloc);
-      if (rc)
-        return rc;
-    }
-    return 0;
-  }
-  /* Into a group instance this node is not in: every instance of t under
-   * the nearest common scope. */
-  while (a->parent && !in_chain(node->scope, a->parent))
-    a = a->parent;
-  sc = chain_find(node->scope, a->parent);
-  r = sc->ranges[slot_of(x->wf, a)];
-  for (j = r.begin; j < r.end; j++)
-    if (is_within(dag->nodes[j].step, t)) {
-      rc = deps_add(node, j, alloc);
-      if (rc)
-        return rc;
-    }
-  return 0;
+  rc = dag_instances_of(x->dag, node, t, &idx, &n, NULL, NULL);
+  for (j = 0; rc == 0 && j < n; j++)
+    rc = deps_add(node, idx[j], alloc);
+  free(idx);
+  return rc;
 }
 
 /* Whether any dependency so far lies inside group instance sc. */

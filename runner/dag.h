@@ -45,6 +45,16 @@ void dag_free(struct dag *dag);
 const char *dag_scope_label(const struct dag_scope *scope);
 const struct dag_scope *dag_scope_parent(const struct dag_scope *scope);
 
+/* The instances of declared step t as node sees them (indices into
+ * dag->nodes, malloc'ed into *out). *as_list (may be NULL) is 1 when a
+ * reference gives a list, one value per instance: t or a group between t
+ * and *root is fanned out. *root (may be NULL) is the declared step whose
+ * id a reference from node starts with (t itself, or the group holding
+ * it). Returns 0 or SR_ENOMEM. */
+int dag_instances_of(const struct dag *dag, const struct dag_node *node,
+                     const struct wf_step *t, size_t **out, size_t *n,
+                     int *as_list, const struct wf_step **root);
+
 /* Evaluates a `with:`-like YAML subtree to JSON against ctx (see
  * expr_eval). Errors go to diags at the failing expression; returns 0,
  * SR_EINVALID or SR_ENOMEM. */

@@ -946,8 +946,9 @@ static void check_steps_ref(struct ref_check *c, const struct expr_ref *ref)
     return;
   }
   k++;
+  /* "*" declares outputs named by the step's inputs (core.echo). */
   if (k < ref->count && ref->segments[k].name && t->wtype &&
-      t->wtype->outputs &&
+      t->wtype->outputs && !json_object_get(t->wtype->outputs, "*") &&
       json_object_get(t->wtype->outputs, ref->segments[k].name) == NULL) {
     const char *key;
     json_t *value;

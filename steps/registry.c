@@ -8,6 +8,23 @@
 #include "../runner/suggest.h"
 #include "step.h"
 
+extern const struct step_exec core_command_exec;
+extern const struct step_exec core_echo_exec;
+extern const struct step_exec core_wait_exec;
+
+static const struct step_type core_command = {
+    STEP_ABI_VERSION, "core.command",
+    "run a program; its exit code and standard output are the outputs", 1,
+    &core_command_exec};
+
+static const struct step_type core_echo = {STEP_ABI_VERSION, "core.echo",
+                                           "output the values it is given", 1,
+                                           &core_echo_exec};
+
+static const struct step_type core_wait = {STEP_ABI_VERSION, "core.wait",
+                                           "wait a number of seconds", 1,
+                                           &core_wait_exec};
+
 static const struct step_type gdelt_prepare = {
     STEP_ABI_VERSION, "gdelt.prepare",
     "GDELT events to RecordIO-protobuf or CSV objects, split and shuffled", 1,
@@ -64,6 +81,9 @@ static const struct step_type sagemaker_training_job = {
     NULL /* exec: not yet implemented */};
 
 const struct step_type *const step_registry[] = {
+    &core_command,
+    &core_echo,
+    &core_wait,
     &gdelt_prepare,
     &gdelt_profile,
     &gdelt_top_events,

@@ -1,0 +1,25 @@
+/* Progress of a run on the terminal: plain timestamped lines, or one JSON
+ * object per line with --json. */
+#ifndef SAGERUN_PROGRESS_H
+#define SAGERUN_PROGRESS_H
+
+#include <stdio.h>
+
+#include "exec.h"
+
+struct progress {
+  FILE *out;
+  int json;
+  int colour;
+  int verbose; /* step log lines too */
+  const char *run_id;
+};
+
+/* An exec_opts.on_event callback; data is a struct progress. */
+void progress_event(void *data, const struct exec_event *ev);
+
+/* The closing summary: counts, and each failure with its message. */
+void progress_summary(struct progress *p, const struct dag *dag,
+                      const struct exec_summary *s, int result);
+
+#endif
