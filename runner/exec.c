@@ -20,8 +20,10 @@
 
 #include "../steps/step.h"
 #include "buf.h"
+#include "defaults.h"
 #include "error.h"
 #include "expr.h"
+#include "jsonschema.h"
 #include "state.h"
 
 struct exec;
@@ -179,6 +181,22 @@ static json_t *outputs_value(const struct dag *dag, json_t *const *outputs,
   return v;
 }
 
+struct first_error {
+  char *buf;
+  size_t len;
+  int seen;
+};
+
+static int first_error_cb(void *data, const struct jsonschema_error *e)
+{
+  struct first_error *fe = data;
+
+  if (!fe->seen)
+    snprintf(fe->buf, fe->len, "with%s: %s", e->instance_path, e->message);
+  fe->seen = 1;
+  return 1;
+}
+
 int exec_resolve_inputs(const struct dag *dag, size_t index,
                         json_t *const *outputs, const json_t *run, json_t **out,
                         char *err, size_t errlen)
@@ -243,6 +261,18 @@ int exec_resolve_inputs(const struct dag *dag, size_t index,
   else if (rc)
     snprintf(err, errlen, "%s", sr_strerror(rc));
   diags_free(&diags);
+  if (rc == 0 && s->wtype)
+    rc = defaults_apply(s->wtype->schema_json, *out, wf->unknown);
+  /* Values known only now (step outputs) are checked now. */
+  if (rc == 0 && s->wtype && s->wtype->schema) {
+    struct first_error fe = {err, errlen, 0};
+    if (jsonschema_validate(s->wtype->schema, *out, wf->unknown, first_error_cb,
+                            &fe) > 0) {
+      rc = SR_EINVAL;
+      json_decref(*out);
+      *out = NULL;
+    }
+  }
 out:
   json_decref(steps);
   json_decref(ctx);

@@ -251,3 +251,36 @@ TEST(exec_unresolvable_input_fails_step)
   ASSERT_CONTAINS(status_of(&s, "b"), "t.yaml:");
   exec_summary_free(&s);
 }
+
+TEST(exec_inputs_checked_when_known)
+{
+  struct exec_summary s;
+  struct trace t;
+
+  /* The wait's seconds come from another step: valid at load, checked
+   * against the schema when known. */
+  ASSERT_EQ(1, run_text("name: t\nsteps:\n"
+                        "  a: {uses: core.echo, with: {values: {s: -5}}}\n"
+                        "  w: {uses: core.wait, with: {seconds: \"${{ "
+                        "steps.a.outputs.s }}\"}}\n",
+                        &s, &t, 0));
+  ASSERT_CONTAINS(status_of(&s, "w"), "with/seconds: expected a value >= 0");
+  exec_summary_free(&s);
+}
+
+TEST(exec_schema_defaults_filled)
+{
+  struct exec_summary s;
+  struct trace t;
+
+  ASSERT_EQ(0, run_text("name: t\nsteps:\n"
+                        "  c: {uses: core.command, with: {run: [printf, "
+                        "'{\"a\": 1}'], output: json}}\n"
+                        "  d: {uses: core.command, with: {run: [printf, "
+                        "x]}}\n",
+                        &s, &t, 0));
+  /* output defaults to text for d. */
+  ASSERT_STR_EQ("x", json_string_value(json_object_get(
+                         json_object_get(s.outputs, "d"), "stdout")));
+  exec_summary_free(&s);
+}
