@@ -62,6 +62,7 @@ struct exec {
   size_t qhead, qtail;
   size_t running;
   json_t *running_by_type; /* type name -> count */
+  json_t *ledger;          /* without a state store: created resources */
   size_t main_left;        /* main nodes not yet finished */
   size_t left;             /* all nodes not yet finished */
   int stopping;            /* interrupted: start nothing but finally */
@@ -665,6 +666,7 @@ static int exec_init(struct exec *ex, uv_loop_t *loop, struct dag *dag,
    * never more than once per pass over the queue. */
   ex->queue = calloc(n * 4 + 16, sizeof(*ex->queue));
   ex->running_by_type = json_object();
+  ex->ledger = json_array();
   ex->run = json_object();
   if (!ex->status || !ex->waiting || !ex->dependents || !ex->ndependents ||
       !ex->outputs || !ex->errors || !ex->attempts || !ex->ctx || !ex->queue ||
@@ -724,6 +726,7 @@ static void exec_destroy(struct exec *ex)
   free(ex->ctx);
   free(ex->queue);
   json_decref(ex->running_by_type);
+  json_decref(ex->ledger);
   json_decref(ex->run);
 }
 
@@ -849,6 +852,11 @@ uv_loop_t *step_loop(const struct step_ctx *ctx)
 struct aws_client *step_aws(const struct step_ctx *ctx)
 {
   return ctx->ex->opts->aws;
+}
+
+const char *step_region(const struct step_ctx *ctx)
+{
+  return ctx->ex->opts->region ? ctx->ex->opts->region : "us-east-1";
 }
 
 const char *step_instance_id(const struct step_ctx *ctx)
@@ -989,20 +997,59 @@ const json_t *step_journal_find(const struct step_ctx *ctx, const char *kind)
   return found;
 }
 
+/* Without a state store (plan, tests) the ledger lives in memory for
+ * the run, so cleanup steps still see what the run created. */
 int step_ledger_add(struct step_ctx *ctx, const char *kind, const char *name,
                     const char *arn)
 {
-  if (ctx->ex->opts->state == NULL)
-    return 0;
-  return state_ledger_add(ctx->ex->opts->state, ctx->ex->opts->run_id,
-                          step_instance_id(ctx), kind, name, arn);
+  struct exec *ex = ctx->ex;
+
+  if (ex->opts->state)
+    return state_ledger_add(ex->opts->state, ex->opts->run_id,
+                            step_instance_id(ctx), kind, name, arn);
+  return json_array_append_new(ex->ledger,
+                               json_pack("{s:s,s:s,s:s?,s:s,s:n}", "kind", kind,
+                                         "name", name, "arn", arn, "step",
+                                         step_instance_id(ctx), "deleted_at"))
+             ? SR_ENOMEM
+             : 0;
+}
+
+int step_ledger_mark_deleted(struct step_ctx *ctx, const char *kind,
+                             const char *name)
+{
+  struct exec *ex = ctx->ex;
+  size_t i;
+  json_t *row;
+
+  if (ex->opts->state)
+    return state_ledger_mark_deleted(ex->opts->state, ex->opts->run_id, kind,
+                                     name);
+  json_array_foreach(ex->ledger, i, row)
+  {
+    if (strcmp(json_string_value(json_object_get(row, "kind")), kind) == 0 &&
+        strcmp(json_string_value(json_object_get(row, "name")), name) == 0)
+      json_object_set_new(row, "deleted_at", json_string("now"));
+  }
+  return 0;
 }
 
 json_t *step_ledger_list(const struct step_ctx *ctx, const char *kind)
 {
-  if (ctx->ex->opts->state == NULL)
-    return json_array();
-  return state_ledger_list(ctx->ex->opts->state, ctx->ex->opts->run_id, kind);
+  struct exec *ex = ctx->ex;
+  json_t *out, *row;
+  size_t i;
+
+  if (ex->opts->state)
+    return state_ledger_list(ex->opts->state, ex->opts->run_id, kind);
+  out = json_array();
+  json_array_foreach(ex->ledger, i, row)
+  {
+    if (kind == NULL ||
+        strcmp(json_string_value(json_object_get(row, "kind")), kind) == 0)
+      json_array_append_new(out, json_deep_copy(row));
+  }
+  return out;
 }
 
 struct work {

@@ -52,6 +52,7 @@ struct exec_opts {
   struct aws_client *aws; /* may be NULL for workflows without AWS steps */
   struct state *state;    /* NULL: nothing persisted (plan, tests) */
   const char *run_id;
+  const char *region;   /* the AWS region steps work in */
   const char *work_dir; /* per-run directory for step files */
   int planning;         /* sagerun plan */
   /* Steps to skip because they succeeded before with the same

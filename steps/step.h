@@ -50,6 +50,8 @@ const json_t *step_inputs(const struct step_ctx *ctx);
 uv_loop_t *step_loop(const struct step_ctx *ctx);
 /* The run's AWS client (real, or recording for plan). */
 struct aws_client *step_aws(const struct step_ctx *ctx);
+/* The AWS region the run works in. */
+const char *step_region(const struct step_ctx *ctx);
 /* "variant[5,ShardedByS3Key].train" */
 const char *step_instance_id(const struct step_ctx *ctx);
 const char *step_run_id(const struct step_ctx *ctx);
@@ -82,6 +84,9 @@ const json_t *step_journal_find(const struct step_ctx *ctx, const char *kind);
  * cleanup). arn may be NULL. */
 int step_ledger_add(struct step_ctx *ctx, const char *kind, const char *name,
                     const char *arn);
+/* Marks a ledger entry as deleted (it stays in the history). */
+int step_ledger_mark_deleted(struct step_ctx *ctx, const char *kind,
+                             const char *name);
 /* The resources of this run's ledger of one kind (array of objects with
  * kind, name, arn, step), new reference. */
 json_t *step_ledger_list(const struct step_ctx *ctx, const char *kind);
