@@ -138,7 +138,7 @@ int cli_parse_workflow_args(const struct cli_command *cmd, int argc,
   }
   if (a->help)
     return 0;
-  if (a->path == NULL) {
+  if (a->path == NULL && !(flags & CLI_NO_PATH)) {
     cli_error(cmd->name, "expected a workflow file (see sagerun %s --help)",
               cmd->name);
     return EXIT_USAGE;

@@ -36,8 +36,9 @@ struct cli_workflow_args {
   int help;
 };
 
-#define CLI_FORMAT 1 /* accepts --format */
-#define CLI_RUN 2    /* accepts --json, --verbose, --state, --target */
+#define CLI_FORMAT 1  /* accepts --format */
+#define CLI_RUN 2     /* accepts --json, --verbose, --state, --target */
+#define CLI_NO_PATH 4 /* the positional argument is optional */
 
 /* Parses argv[1..] into a; flags says which options beyond -p and
  * --params-file the command takes. Prints a usage error and returns

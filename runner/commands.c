@@ -40,6 +40,23 @@ const struct cli_command cli_commands[] = {
      "                         or SAGERUN_STATE)\n"
      "  --target local|aws     override the workflow's target\n"
      "  --region REGION        AWS region\n" WF_OPTIONS},
+    {"resume", cmd_resume, "continue a run that did not finish",
+     "usage: sagerun resume [RUN | WORKFLOW] [options]\n\n"
+     "Continues RUN, the newest unfinished run of WORKFLOW, or the newest\n"
+     "unfinished run. Steps that succeeded with the same inputs are\n"
+     "reused; steps that were in flight re-attach to the jobs and\n"
+     "endpoints they created (never a duplicate); failed steps run again\n"
+     "with a new attempt; finally: steps run again. -p changes params:\n"
+     "what depends on them runs again.\n\n"
+     "options:\n"
+     "  --json, -v, --state FILE, --target, --region: as for run\n" WF_OPTIONS},
+    {"status", cmd_status, "show a run's steps and resources",
+     "usage: sagerun status [RUN] [--json] [--state FILE]\n\n"
+     "Shows RUN (default: the newest): each step with its status, attempt\n"
+     "and error, and every resource the run created.\n"},
+    {"runs", cmd_runs, "list the runs in the state database",
+     "usage: sagerun runs [--json] [--state FILE]\n\n"
+     "Lists runs, newest first.\n"},
     {"steps", cmd_steps, "list step types, or show one's inputs and outputs",
      "usage: sagerun steps [TYPE]\n\n"
      "Without TYPE, lists every step type. With TYPE, shows its inputs\n"

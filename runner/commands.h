@@ -3,7 +3,10 @@
 #define SAGERUN_COMMANDS_H
 
 int cmd_graph(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_runs(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 int cmd_steps(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 

@@ -10,6 +10,7 @@
 #include "exec.h"
 
 #include <math.h>
+#include <openssl/evp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,6 +56,8 @@ struct exec {
   size_t **dependents; /* reverse edges */
   size_t *ndependents;
   json_t **outputs;
+  json_t **inputs; /* resolved inputs of the current attempt */
+  char (*fingerprints)[65];
   char **errors;
   int *attempts;
   struct step_ctx **ctx;
@@ -108,7 +111,9 @@ static void persist(struct exec *ex, size_t i)
     return;
   state_step_update(ex->opts->state, ex->opts->run_id, n->id,
                     n->step->type->name, exec_status_name(ex->status[i]),
-                    ex->attempts[i], NULL, ex->outputs[i], ex->errors[i]);
+                    ex->attempts[i],
+                    ex->fingerprints[i][0] ? ex->fingerprints[i] : NULL,
+                    ex->inputs[i], ex->outputs[i], ex->errors[i]);
 }
 
 /* ---- Inputs at run time ------------------------------------------------ */
@@ -278,6 +283,30 @@ out:
   json_decref(steps);
   json_decref(ctx);
   return rc;
+}
+
+void exec_fingerprint(const struct dag_node *node, const json_t *inputs,
+                      char out[65])
+{
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0, k;
+  char *text =
+      json_dumps(inputs, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+  char head[160];
+  EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+  snprintf(head, sizeof(head), "%s\n%d\n", node->step->type->name,
+           node->step->type->version);
+  out[0] = '\0';
+  if (c && text && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
+      EVP_DigestUpdate(c, head, strlen(head)) &&
+      EVP_DigestUpdate(c, text, strlen(text)) &&
+      EVP_DigestFinal_ex(c, md, &mdlen)) {
+    for (k = 0; k < mdlen && k < 32; k++)
+      snprintf(out + 2 * k, 3, "%02x", md[k]);
+  }
+  EVP_MD_CTX_free(c);
+  free(text);
 }
 
 /* ---- Lifecycle ---------------------------------------------------------- */
@@ -474,6 +503,21 @@ static void start_attempt(struct exec *ex, size_t i)
   json_t *inputs = NULL;
   int rc;
 
+  const json_t *prior =
+      ex->opts->prior ? json_object_get(ex->opts->prior, n->id) : NULL;
+  int first = ex->attempts[i] == 0;
+
+  /* On resume, continue the attempt that was in flight (its journal
+   * re-attaches), or start the next after one that ended badly. */
+  if (first && prior) {
+    const char *st = json_string_value(json_object_get(prior, "status"));
+    int was = (int)json_integer_value(json_object_get(prior, "attempt"));
+    if (st && (strcmp(st, "running") == 0 || strcmp(st, "retry-wait") == 0 ||
+               strcmp(st, "pending") == 0))
+      ex->attempts[i] = was > 0 ? was - 1 : 0;
+    else
+      ex->attempts[i] = was;
+  }
   ex->attempts[i]++;
   rc = exec_resolve_inputs(ex->dag, i, ex->outputs, ex->run, &inputs, err,
                            sizeof(err));
@@ -483,6 +527,27 @@ static void start_attempt(struct exec *ex, size_t i)
     emit(ex, EXEC_EVENT_FINISHED, i, err, 0);
     finish(ex, i, EXEC_FAILED);
     return;
+  }
+  exec_fingerprint(n, inputs, ex->fingerprints[i]);
+  json_decref(ex->inputs[i]);
+  ex->inputs[i] = json_incref(inputs);
+  /* Finally steps always run again: a resumed run may have created what
+   * they clean up. */
+  if (first && prior && !n->step->finally) {
+    const char *st = json_string_value(json_object_get(prior, "status"));
+    const char *fp = json_string_value(json_object_get(prior, "fingerprint"));
+    json_t *out = json_object_get(prior, "outputs");
+    if (st && (strcmp(st, "succeeded") == 0 || strcmp(st, "reused") == 0) &&
+        fp && strcmp(fp, ex->fingerprints[i]) == 0 && json_is_object(out)) {
+      json_decref(inputs);
+      ex->attempts[i] =
+          (int)json_integer_value(json_object_get(prior, "attempt"));
+      ex->outputs[i] = json_incref(out);
+      ex->status[i] = EXEC_REUSED;
+      emit(ex, EXEC_EVENT_FINISHED, i, "reused from the earlier run", 0);
+      finish(ex, i, EXEC_REUSED);
+      return;
+    }
   }
   if (type->exec == NULL) {
     json_decref(inputs);
@@ -659,6 +724,8 @@ static int exec_init(struct exec *ex, uv_loop_t *loop, struct dag *dag,
   ex->dependents = calloc(n + 1, sizeof(*ex->dependents));
   ex->ndependents = calloc(n + 1, sizeof(*ex->ndependents));
   ex->outputs = calloc(n + 1, sizeof(*ex->outputs));
+  ex->inputs = calloc(n + 1, sizeof(*ex->inputs));
+  ex->fingerprints = calloc(n + 1, sizeof(*ex->fingerprints));
   ex->errors = calloc(n + 1, sizeof(*ex->errors));
   ex->attempts = calloc(n + 1, sizeof(*ex->attempts));
   ex->ctx = calloc(n + 1, sizeof(*ex->ctx));
@@ -669,8 +736,9 @@ static int exec_init(struct exec *ex, uv_loop_t *loop, struct dag *dag,
   ex->ledger = json_array();
   ex->run = json_object();
   if (!ex->status || !ex->waiting || !ex->dependents || !ex->ndependents ||
-      !ex->outputs || !ex->errors || !ex->attempts || !ex->ctx || !ex->queue ||
-      !ex->running_by_type || !ex->run)
+      !ex->outputs || !ex->inputs || !ex->fingerprints || !ex->errors ||
+      !ex->attempts || !ex->ctx || !ex->queue || !ex->running_by_type ||
+      !ex->run)
     return SR_ENOMEM;
   gmtime_r(&now, &tm);
   strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -713,6 +781,8 @@ static void exec_destroy(struct exec *ex)
       free(ex->dependents[i]);
     if (ex->outputs)
       json_decref(ex->outputs[i]);
+    if (ex->inputs)
+      json_decref(ex->inputs[i]);
     if (ex->errors)
       free(ex->errors[i]);
   }
@@ -721,6 +791,8 @@ static void exec_destroy(struct exec *ex)
   free(ex->dependents);
   free(ex->ndependents);
   free(ex->outputs);
+  free(ex->inputs);
+  free(ex->fingerprints);
   free(ex->errors);
   free(ex->attempts);
   free(ex->ctx);
@@ -756,17 +828,6 @@ int exec_run(uv_loop_t *loop, struct dag *dag, const struct exec_opts *opts,
     uv_signal_start(&ex.sigterm, signal_cb, SIGTERM);
     ex.handles += 2;
     ex.signals = 1;
-  }
-  /* Steps reused from an earlier run finish first, as if instantly. */
-  for (i = 0; i < dag->count; i++) {
-    json_t *prev =
-        opts->reuse ? json_object_get(opts->reuse, dag->nodes[i].id) : NULL;
-    if (prev && ex.status[i] == EXEC_PENDING) {
-      ex.outputs[i] = json_incref(prev);
-      ex.status[i] = EXEC_REUSED;
-      emit(&ex, EXEC_EVENT_FINISHED, i, "reused", 0);
-      node_finished(&ex, i);
-    }
   }
   for (i = 0; i < dag->count; i++)
     if (ex.status[i] == EXEC_PENDING && ex.waiting[i] == 0 &&

@@ -55,9 +55,13 @@ struct exec_opts {
   const char *region;   /* the AWS region steps work in */
   const char *work_dir; /* per-run directory for step files */
   int planning;         /* sagerun plan */
-  /* Steps to skip because they succeeded before with the same
-   * fingerprint (resume): instance id -> outputs. May be NULL. */
-  const json_t *reuse;
+  /* Resume: the steps of the run as the state store had them, instance
+   * id -> {status, attempt, fingerprint, outputs}. A step that succeeded
+   * with the same fingerprint (type, version and resolved inputs) is
+   * reused; one that was in flight continues its attempt (and so
+   * re-attaches through the journal); one that failed gets a new attempt.
+   * May be NULL. */
+  const json_t *prior;
   /* Progress and logs; may be NULL. */
   void (*on_event)(void *data, const struct exec_event *ev);
   void *event_data;
@@ -80,6 +84,11 @@ int exec_run(uv_loop_t *loop, struct dag *dag, const struct exec_opts *opts,
              struct exec_summary *summary);
 
 void exec_summary_free(struct exec_summary *s);
+
+/* The fingerprint of a step instance: SHA-256 (hex) over its type, the
+ * type's version and its resolved inputs (keys sorted). out: 65 bytes. */
+void exec_fingerprint(const struct dag_node *node, const json_t *inputs,
+                      char out[65]);
 
 /* The `with:` of node resolved with the outputs known so far (outputs:
  * instance index -> outputs object or NULL). Errors are written to err.

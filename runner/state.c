@@ -30,7 +30,8 @@ static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS steps ("
     "  run_id TEXT NOT NULL REFERENCES runs(id), instance TEXT NOT NULL,"
     "  type TEXT NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL,"
-    "  fingerprint TEXT, outputs TEXT, error TEXT, started_at TEXT,"
+    "  fingerprint TEXT, inputs TEXT, outputs TEXT, error TEXT,"
+    "  started_at TEXT,"
     "  updated_at TEXT NOT NULL, PRIMARY KEY (run_id, instance));"
     "CREATE TABLE IF NOT EXISTS journal ("
     "  run_id TEXT NOT NULL REFERENCES runs(id), instance TEXT NOT NULL,"
@@ -208,7 +209,7 @@ static json_t *query_rows(struct state *s, const char *sql, const char *a1,
       } else {
         const char *t = (const char *)sqlite3_column_text(st, i);
         if (strcmp(name, "params") == 0 || strcmp(name, "outputs") == 0 ||
-            strcmp(name, "details") == 0)
+            strcmp(name, "details") == 0 || strcmp(name, "inputs") == 0)
           v = json_loads(t, JSON_DECODE_ANY, NULL);
         else
           v = json_string(t);
@@ -317,8 +318,8 @@ json_t *state_runs_list(struct state *s, int limit)
 
 int state_step_update(struct state *s, const char *run_id, const char *instance,
                       const char *type, const char *status, int attempt,
-                      const char *fingerprint, const json_t *outputs,
-                      const char *error)
+                      const char *fingerprint, const json_t *inputs,
+                      const json_t *outputs, const char *error)
 {
   char now[32];
 
@@ -326,14 +327,15 @@ int state_step_update(struct state *s, const char *run_id, const char *instance,
   return exec_sql(
       s,
       "INSERT INTO steps (run_id, instance, type, status, attempt, "
-      "fingerprint, outputs, error, started_at, updated_at) VALUES "
-      "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, instance) DO "
+      "fingerprint, inputs, outputs, error, started_at, updated_at) VALUES "
+      "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, instance) DO "
       "UPDATE SET type = excluded.type, status = excluded.status, attempt = "
       "excluded.attempt, fingerprint = coalesce(excluded.fingerprint, "
-      "fingerprint), outputs = excluded.outputs, error = excluded.error, "
-      "updated_at = excluded.updated_at",
-      "ssssisjsss", run_id, instance, type, status, (long long)attempt,
-      fingerprint, outputs, error, now, now);
+      "fingerprint), inputs = coalesce(excluded.inputs, inputs), outputs = "
+      "excluded.outputs, error = excluded.error, updated_at = "
+      "excluded.updated_at",
+      "ssssisjjsss", run_id, instance, type, status, (long long)attempt,
+      fingerprint, inputs, outputs, error, now, now);
 }
 
 json_t *state_step_get(struct state *s, const char *run_id,

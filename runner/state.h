@@ -35,8 +35,8 @@ json_t *state_runs_list(struct state *s, int limit);
 /* Step instances. */
 int state_step_update(struct state *s, const char *run_id, const char *instance,
                       const char *type, const char *status, int attempt,
-                      const char *fingerprint, const json_t *outputs,
-                      const char *error);
+                      const char *fingerprint, const json_t *inputs,
+                      const json_t *outputs, const char *error);
 /* The step's row as JSON, or NULL. New reference. */
 json_t *state_step_get(struct state *s, const char *run_id,
                        const char *instance);

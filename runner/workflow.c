@@ -1253,6 +1253,16 @@ static int load(struct loader *l, const struct wf_overrides *ov)
   wf->limits = json_object_get(wf->json, "limits");
 
   rc = params_declare(l, ynode_get(root, "params"));
+  if (rc == 0 && ov && ov->values) {
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)ov->values, key, value)
+    {
+      /* A param the workflow no longer declares is dropped. */
+      if (param_find(wf, key) && rc == 0)
+        rc = param_set(l, wf->file, 0, 0, key, json_deep_copy(value));
+    }
+  }
   if (rc == 0 && ov && ov->params_file)
     rc = params_file(l, ov->params_file);
   for (i = 0; rc == 0 && ov && i < ov->nassignments; i++)

@@ -89,6 +89,9 @@ struct wf_overrides {
   const char *params_file;  /* --params-file, or NULL */
   const char **assignments; /* "-p key=value" texts */
   size_t nassignments;
+  /* Values set before the file and -p (a resumed run's params): name ->
+   * value. May be NULL. */
+  const json_t *values;
 };
 
 /* Loads and checks path. Every problem found is added to diags; returns

@@ -3,6 +3,7 @@
  * as JSON with `output: json`). A nonzero exit fails the step. Cancel
  * sends SIGTERM. Under plan nothing runs. */
 #include <signal.h>
+#include <sys/types.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,6 +217,9 @@ static int command_start(struct step_ctx *ctx)
   o.cwd = json_string_value(json_object_get(in, "cwd"));
   o.stdio = stdio;
   o.stdio_count = 3;
+  /* Its own process group, so cancel reaches the program's children too
+   * (a shell waiting on `sleep` would not act on SIGTERM until then). */
+  o.flags = UV_PROCESS_DETACHED;
   o.exit_cb = on_exit_cb;
   c->open = 3;
   step_set_data(ctx, c);
@@ -241,7 +245,7 @@ static void command_cancel(struct step_ctx *ctx)
 {
   struct command *c = step_data(ctx);
 
-  if (c && !c->exited)
+  if (c && !c->exited && kill(-c->proc.pid, SIGTERM) != 0)
     uv_process_kill(&c->proc, SIGTERM);
 }
 

@@ -210,6 +210,17 @@ int test_helper_spawn(const char *const argv[])
   if (pid < 0)
     return -1;
   if (pid == 0) {
+    /* The helper's output goes to a log beside the test's files, not
+     * into the TAP stream. */
+    char log[PATH_MAX + 32];
+    int fd;
+    snprintf(log, sizeof(log), "%s/helper-%d.log", test_tmpdir(), nhelpers);
+    fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
     execv(argv[0], (char *const *)argv);
     _exit(127);
   }

@@ -1,0 +1,98 @@
+#include "run.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../steps/step.h"
+#include "buf.h"
+#include "diag.h"
+#include "error.h"
+#include "exec.h"
+#include "progress.h"
+
+size_t run_refuse_unrunnable(const struct workflow *wf)
+{
+  size_t i, refused = 0;
+
+  for (i = 0; i < wf->nall; i++) {
+    const struct wf_step *s = wf->all[i];
+    if (s->type && s->type->exec == NULL) {
+      fprintf(stderr,
+              "%s:%d:%d: error: step \"%s\" uses %s, which this version of "
+              "sagerun cannot run yet\n",
+              wf->file, s->node->line, s->node->col, s->path, s->type->name);
+      refused++;
+    }
+  }
+  return refused;
+}
+
+/* runs/RUN next to the state database: the steps' files. */
+static char *run_dir(const char *state_path, const char *run_id)
+{
+  struct buf b;
+  const char *slash = strrchr(state_path, '/');
+
+  buf_init(&b, 1 << 16);
+  if (slash)
+    buf_add(&b, state_path, (size_t)(slash - state_path + 1));
+  buf_addf(&b, "runs");
+  mkdir(buf_str(&b), 0700);
+  buf_addf(&b, "/%s", run_id);
+  mkdir(buf_str(&b), 0700);
+  return buf_detach(&b, NULL);
+}
+
+int run_execute(const struct cli_workflow_args *a, struct workflow *wf,
+                struct dag *dag, struct state *state, const char *run_id,
+                const json_t *prior)
+{
+  struct exec_summary summary;
+  struct exec_opts opts;
+  struct progress progress;
+  char *dir = run_dir(cli_state_path(a), run_id);
+  uv_loop_t loop;
+  int rc;
+
+  memset(&progress, 0, sizeof(progress));
+  progress.out = stdout;
+  progress.json = a->json;
+  progress.verbose = a->verbose;
+  progress.colour = !a->json && diag_use_colour(stdout);
+  progress.run_id = run_id;
+  if (!a->json)
+    printf("%s %s of %s (%zu steps, target %s)\n",
+           prior ? "resuming run" : "run", run_id, wf->name, dag->count,
+           wf->target);
+  memset(&opts, 0, sizeof(opts));
+  opts.state = state;
+  opts.run_id = run_id;
+  opts.region = a->region ? a->region : wf->region;
+  opts.work_dir = dir;
+  opts.prior = prior;
+  opts.on_event = progress_event;
+  opts.event_data = &progress;
+  opts.handle_signals = 1;
+  uv_loop_init(&loop);
+  rc = exec_run(&loop, dag, &opts, &summary);
+  if (rc < 0) {
+    cli_error(prior ? "resume" : "run", "%s", sr_strerror(rc));
+    rc = EXIT_FAILED;
+  } else {
+    state_run_finish(state, run_id,
+                     rc == 0     ? "succeeded"
+                     : rc == 130 ? "interrupted"
+                                 : "failed");
+    progress_summary(&progress, dag, &summary, rc);
+    exec_summary_free(&summary);
+  }
+  /* Whatever a step left open is closed before the loop goes. */
+  if (uv_loop_close(&loop) != 0) {
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+  }
+  free(dir);
+  return rc;
+}
