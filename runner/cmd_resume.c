@@ -104,7 +104,7 @@ int cmd_resume(int argc, char **argv)
   prior = json_object();
   json_array_foreach(rows, i, row) json_object_set(
       prior, json_string_value(json_object_get(row, "instance")), row);
-  rc = run_execute(&a, wf, dag, state, run_id, prior);
+  rc = run_execute(&a, wf, dag, state, run, prior);
 out:
   json_decref(prior);
   json_decref(rows);

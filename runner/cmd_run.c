@@ -16,6 +16,7 @@ int cmd_run(int argc, char **argv)
   struct workflow *wf = NULL;
   struct dag *dag = NULL;
   struct state *state = NULL;
+  json_t *run = NULL;
   char run_id[64], err[512] = "";
   size_t refused;
   int rc;
@@ -47,8 +48,10 @@ int cmd_run(int argc, char **argv)
     rc = EXIT_FAILED;
     goto out;
   }
-  rc = run_execute(&a, wf, dag, state, run_id, NULL);
+  run = state_run_get(state, run_id, NULL);
+  rc = run ? run_execute(&a, wf, dag, state, run, NULL) : EXIT_FAILED;
 out:
+  json_decref(run);
   state_close(state);
   dag_free(dag);
   workflow_free(wf);

@@ -57,6 +57,12 @@ const struct cli_command cli_commands[] = {
     {"runs", cmd_runs, "list the runs in the state database",
      "usage: sagerun runs [--json] [--state FILE]\n\n"
      "Lists runs, newest first.\n"},
+    {"explain", cmd_explain, "say why resuming a run would rerun a step",
+     "usage: sagerun explain RUN STEP [-p KEY=VALUE] [--state FILE]\n\n"
+     "Says whether `sagerun resume RUN` would reuse STEP (an instance id\n"
+     "such as prepare[1979], or a declared step such as variant.train for\n"
+     "all its instances) and, if not, why: the inputs that changed, the\n"
+     "dependency that runs again, or how it ended last time.\n"},
     {"steps", cmd_steps, "list step types, or show one's inputs and outputs",
      "usage: sagerun steps [TYPE]\n\n"
      "Without TYPE, lists every step type. With TYPE, shows its inputs\n"

@@ -2,6 +2,7 @@
 #ifndef SAGERUN_COMMANDS_H
 #define SAGERUN_COMMANDS_H
 
+int cmd_explain(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_run(int argc, char **argv);

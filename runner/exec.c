@@ -285,6 +285,25 @@ out:
   return rc;
 }
 
+json_t *exec_run_info(const struct dag *dag, const char *run_id,
+                      const char *started_at, const char *region)
+{
+  char now_text[32];
+  time_t now = time(NULL);
+  struct tm tm;
+
+  if (started_at == NULL) {
+    gmtime_r(&now, &tm);
+    strftime(now_text, sizeof(now_text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    started_at = now_text;
+  }
+  if (region == NULL)
+    region = dag->wf->region;
+  return json_pack("{s:s?,s:s,s:s,s:s?,s:s}", "id", run_id, "workflow",
+                   dag->wf->name, "target", dag->wf->target, "region", region,
+                   "started_at", started_at);
+}
+
 void exec_fingerprint(const struct dag_node *node, const json_t *inputs,
                       char out[65])
 {
@@ -711,9 +730,6 @@ static int exec_init(struct exec *ex, uv_loop_t *loop, struct dag *dag,
                      const struct exec_opts *opts)
 {
   size_t n = dag->count, i, k;
-  char started[32];
-  time_t now = time(NULL);
-  struct tm tm;
 
   memset(ex, 0, sizeof(*ex));
   ex->loop = loop;
@@ -740,15 +756,10 @@ static int exec_init(struct exec *ex, uv_loop_t *loop, struct dag *dag,
       !ex->attempts || !ex->ctx || !ex->queue || !ex->running_by_type ||
       !ex->run)
     return SR_ENOMEM;
-  gmtime_r(&now, &tm);
-  strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  json_object_set_new(ex->run, "id", json_string(opts->run_id));
-  json_object_set_new(ex->run, "workflow", json_string(dag->wf->name));
-  json_object_set_new(ex->run, "target", json_string(dag->wf->target));
-  json_object_set_new(ex->run, "region",
-                      dag->wf->region ? json_string(dag->wf->region)
-                                      : json_null());
-  json_object_set_new(ex->run, "started_at", json_string(started));
+  json_decref(ex->run);
+  ex->run = exec_run_info(dag, opts->run_id, opts->started_at, opts->region);
+  if (ex->run == NULL)
+    return SR_ENOMEM;
   for (i = 0; i < n; i++)
     for (k = 0; k < dag->nodes[i].ndeps; k++)
       ex->ndependents[dag->nodes[i].deps[k]]++;

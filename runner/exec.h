@@ -52,9 +52,10 @@ struct exec_opts {
   struct aws_client *aws; /* may be NULL for workflows without AWS steps */
   struct state *state;    /* NULL: nothing persisted (plan, tests) */
   const char *run_id;
-  const char *region;   /* the AWS region steps work in */
-  const char *work_dir; /* per-run directory for step files */
-  int planning;         /* sagerun plan */
+  const char *region;     /* the AWS region steps work in */
+  const char *started_at; /* run.started_at; NULL: now (a new run) */
+  const char *work_dir;   /* per-run directory for step files */
+  int planning;           /* sagerun plan */
   /* Resume: the steps of the run as the state store had them, instance
    * id -> {status, attempt, fingerprint, outputs}. A step that succeeded
    * with the same fingerprint (type, version and resolved inputs) is
@@ -84,6 +85,10 @@ int exec_run(uv_loop_t *loop, struct dag *dag, const struct exec_opts *opts,
              struct exec_summary *summary);
 
 void exec_summary_free(struct exec_summary *s);
+
+/* run.* as expressions see it (new reference). */
+json_t *exec_run_info(const struct dag *dag, const char *run_id,
+                      const char *started_at, const char *region);
 
 /* The fingerprint of a step instance: SHA-256 (hex) over its type, the
  * type's version and its resolved inputs (keys sorted). out: 65 bytes. */

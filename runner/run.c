@@ -46,9 +46,10 @@ static char *run_dir(const char *state_path, const char *run_id)
 }
 
 int run_execute(const struct cli_workflow_args *a, struct workflow *wf,
-                struct dag *dag, struct state *state, const char *run_id,
+                struct dag *dag, struct state *state, const json_t *run,
                 const json_t *prior)
 {
+  const char *run_id = json_string_value(json_object_get(run, "id"));
   struct exec_summary summary;
   struct exec_opts opts;
   struct progress progress;
@@ -69,6 +70,8 @@ int run_execute(const struct cli_workflow_args *a, struct workflow *wf,
   memset(&opts, 0, sizeof(opts));
   opts.state = state;
   opts.run_id = run_id;
+  /* The run's own start, so run.started_at is stable across resumes. */
+  opts.started_at = json_string_value(json_object_get(run, "started_at"));
   opts.region = a->region ? a->region : wf->region;
   opts.work_dir = dir;
   opts.prior = prior;

@@ -9,11 +9,11 @@
 #include "dag.h"
 #include "state.h"
 
-/* Runs dag as run_id (already created or locked in state). prior: the
+/* Runs dag as run (its state row: already created or locked). prior: the
  * run's step rows for resume (NULL for a new run). Returns the exit code
  * (0, 1, 130) and marks the run finished in the state store. */
 int run_execute(const struct cli_workflow_args *a, struct workflow *wf,
-                struct dag *dag, struct state *state, const char *run_id,
+                struct dag *dag, struct state *state, const json_t *run,
                 const json_t *prior);
 
 /* Refuses, with errors on stderr, a workflow whose step types cannot all
