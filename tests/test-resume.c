@@ -165,3 +165,76 @@ TEST(resume_with_changed_param_reruns_dependents)
   free(out);
   free(err);
 }
+
+TEST(resume_explain_says_why)
+{
+  const char *dir = test_tmpdir();
+  char wf[1024], state[1024], text[2048], *run_id, *nl;
+  char *out = NULL, *err = NULL;
+
+  snprintf(wf, sizeof(wf), "%s/e.yaml", dir);
+  snprintf(state, sizeof(state), "%s/state.db", dir);
+  snprintf(text, sizeof(text),
+           "name: e\nparams:\n  x: 1\nsteps:\n"
+           "  a: {uses: core.echo, with: {values: {v: \"${{ params.x }}\"}}}\n"
+           "  b: {uses: core.echo, with: {values: {w: \"${{ steps.a.outputs.v "
+           "}}\"}}}\n");
+  ASSERT_EQ(0, test_write_file(wf, text));
+  {
+    const char *argv[] = {test_sagerun_bin(), "run", wf,
+                          "--state",          state, NULL};
+    ASSERT_EQ(0, test_exec(argv, NULL, &out, &err));
+    free(out);
+    free(err);
+  }
+  {
+    const char *argv[] = {test_sagerun_bin(), "runs", "--state", state, NULL};
+    ASSERT_EQ(0, test_exec(argv, NULL, &out, &err));
+    run_id = strchr(out, '\n') + 1;
+    nl = strchr(run_id, ' ');
+    *nl = '\0';
+    run_id = strdup(run_id);
+    free(out);
+    free(err);
+  }
+  {
+    const char *argv[] = {test_sagerun_bin(), "explain", run_id, "b",
+                          "--state",          state,     NULL};
+    ASSERT_EQ(0, test_exec(argv, NULL, &out, &err));
+    ASSERT_CONTAINS(out, "b would be reused");
+    free(out);
+    free(err);
+  }
+  {
+    const char *argv[] = {test_sagerun_bin(),
+                          "explain",
+                          run_id,
+                          "a",
+                          "--state",
+                          state,
+                          "-p",
+                          "x=5",
+                          NULL};
+    ASSERT_EQ(0, test_exec(argv, NULL, &out, &err));
+    ASSERT_CONTAINS(out, "a would run again: its inputs changed");
+    ASSERT_CONTAINS(out, "with.values.v: 1 -> 5");
+    free(out);
+    free(err);
+  }
+  {
+    const char *argv[] = {test_sagerun_bin(),
+                          "explain",
+                          run_id,
+                          "b",
+                          "--state",
+                          state,
+                          "-p",
+                          "x=5",
+                          NULL};
+    ASSERT_EQ(0, test_exec(argv, NULL, &out, &err));
+    ASSERT_CONTAINS(out, "it depends on a, which runs again");
+    free(out);
+    free(err);
+  }
+  free(run_id);
+}
