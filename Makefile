@@ -67,7 +67,14 @@ test: deps
 	$(MAKE) test-one
 	$(MAKE) test-one SANITIZE=address,undefined
 
-test-one: $(O)/run-tests $(O)/sagerun
+# The HTTP tests' and benchmark's server (libmicrohttpd); found next to
+# sagerun.
+HTTPD_PKGS := libmicrohttpd libcrypto
+$(O)/tests/helpers/http-test-server.o: CFLAGS += $(shell pkg-config --cflags $(HTTPD_PKGS))
+$(O)/http-test-server: $(O)/tests/helpers/http-test-server.o $(O)/runner/buf.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(HTTPD_PKGS)) -lpthread
+
+test-one: $(O)/run-tests $(O)/sagerun $(O)/http-test-server
 	SAGERUN_REQUIRE_PEERS=1 SAGERUN_BIN=$(O)/sagerun $(O)/run-tests $(TESTS)
 
 check: test
@@ -118,10 +125,10 @@ BENCH_SRC := $(wildcard bench/bench-*.c)
 $(O)/bench-%: $(O)/bench/bench-%.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-bench: deps $(BENCH_SRC:bench/%.c=$(O)/%)
+bench: deps $(BENCH_SRC:bench/%.c=$(O)/%) $(O)/http-test-server
 	@for b in $(BENCH_SRC:bench/%.c=$(O)/%); do $$b || exit 1; done
 
-FORMAT_SRC := $(wildcard runner/*.[ch] steps/*.[ch] local/*.[ch] tests/*.[ch] bench/*.c tests/fuzz/*.c)
+FORMAT_SRC := $(wildcard runner/*.[ch] steps/*.[ch] local/*.[ch] tests/*.[ch] tests/helpers/*.c bench/*.c tests/fuzz/*.c)
 BANNED := \<(sprintf|vsprintf|strcpy|strcat|strtok|atoi|gets)[[:space:]]*\(
 
 lint:

@@ -14,7 +14,9 @@
   XX(EUNKNOWN, -8, "value known only at run time")                             \
   XX(ECANCELED, -9, "operation canceled")                                      \
   XX(ENOTSUP, -10, "not supported")                                            \
-  XX(EEXIST, -11, "already exists")
+  XX(EEXIST, -11, "already exists")                                            \
+  XX(ETIMEDOUT, -12, "timed out")                                              \
+  XX(ECONN, -13, "connection failed")
 
 enum sr_error {
 #define XX(name, code, text) SR_##name = (code),
