@@ -2,7 +2,7 @@
 # suite plainly and under ASan+UBSan; SANITIZE=address,undefined selects a
 # sanitized build for any target.
 
-PKGS := yaml-0.1 jansson libuv libcurl sqlite3 libcrypto
+PKGS := yaml-0.1 jansson libuv libcurl sqlite3 libcrypto expat
 
 # A fresh machine has none of the -dev packages: bring them first.
 ifeq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && echo ok),)
@@ -31,7 +31,9 @@ STEPS_SRC  := $(wildcard steps/*.c)
 LOCAL_SRC  := $(wildcard local/*.c)
 LIB_SRC    := $(RUNNER_SRC) $(STEPS_SRC) $(LOCAL_SRC)
 TEST_SRC   := $(wildcard tests/test-*.c)
-SCHEMAS    := $(sort $(wildcard schemas/*.json schemas/steps/*.json))
+# Files compiled into the binary: the schemas, the AWS waiters.
+EMBED      := $(sort $(wildcard schemas/*.json schemas/steps/*.json)) \
+              runner/aws_waiters.json
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/embedded-files.o
 TEST_OBJ := $(TEST_SRC:%.c=$(O)/%.o) $(O)/tests/test.o $(O)/tests/run-tests.o
@@ -42,9 +44,9 @@ $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(O)/gen/embedded-files.c: $(SCHEMAS) scripts/embed-files
+$(O)/gen/embedded-files.c: $(EMBED) scripts/embed-files
 	@mkdir -p $(dir $@)
-	./scripts/embed-files $(SCHEMAS) > $@.tmp && mv $@.tmp $@
+	./scripts/embed-files $(EMBED) > $@.tmp && mv $@.tmp $@
 
 $(O)/gen/embedded-files.o: $(O)/gen/embedded-files.c
 	$(CC) $(CFLAGS) -Irunner -c -o $@ $<
