@@ -40,6 +40,18 @@ const struct cli_command cli_commands[] = {
      "                         or SAGERUN_STATE)\n"
      "  --target local|aws     override the workflow's target\n"
      "  --region REGION        AWS region\n" WF_OPTIONS},
+    {"plan", cmd_plan, "print every request a run would send",
+     "usage: sagerun plan WORKFLOW [--json] [options]\n\n"
+     "A dry run: the same step code runs against a recording transport,\n"
+     "one step at a time, and every request a run would send is printed\n"
+     "in order with the step that sends it (service, operation, method,\n"
+     "URL, body). Values known only at run time are marked (known after\n"
+     "Operation). Nothing is sent or created; no credentials are needed.\n\n"
+     "options:\n"
+     "  --json                 one JSON object per request, then a summary\n"
+     "  --target local|aws     plan against the other target\n"
+     "  --region REGION        AWS region (default: environment, config,\n"
+     "                         or us-east-1)\n" WF_OPTIONS},
     {"resume", cmd_resume, "continue a run that did not finish",
      "usage: sagerun resume [RUN | WORKFLOW] [options]\n\n"
      "Continues RUN, the newest unfinished run of WORKFLOW, or the newest\n"
@@ -67,4 +79,31 @@ const struct cli_command cli_commands[] = {
      "usage: sagerun steps [TYPE]\n\n"
      "Without TYPE, lists every step type. With TYPE, shows its inputs\n"
      "(the keys of with:, their types and defaults) and its outputs.\n"},
+    {"local", cmd_local, "run the embedded AWS-compatible engine",
+     "usage: sagerun local COMMAND [options]\n\n"
+     "The embedded engine serves S3, SageMaker, CloudWatch Logs and\n"
+     "SageMaker Runtime on one loopback port, for runs with no AWS\n"
+     "account. Every request must be SigV4-signed with its credentials.\n\n"
+     "commands:\n"
+     "  start        start it in the background (engine.log, engine.pid)\n"
+     "               and wait until its port answers\n"
+     "  stop         stop it (SIGTERM) and wait\n"
+     "  status       print its URL, pid and data directory (exit 1 when\n"
+     "               not running)\n"
+     "  logs         print engine.log (-f, --follow: keep printing)\n"
+     "  reset        stop it and delete its data directory\n"
+     "  credentials  print its credentials as shell exports\n\n"
+     "options:\n"
+     "  --data-dir DIR   data directory (default $SAGERUN_LOCAL_DIR, else\n"
+     "                   ~/.local/share/sagerun/local)\n"
+     "  --port N         port to serve (default 4566; 0 picks a free one,\n"
+     "                   written to DATA_DIR/engine.port)\n"
+     "  --foreground     start: run in this process, log to stderr\n"
+     "  --bind ADDR      start: listen on ADDR (default 127.0.0.1); any\n"
+     "                   other than loopback exposes the engine\n"
+     "  --faults SPEC    start: inject faults, e.g.\n"
+     "                   throttle=0.1,5xx=0.05,drop=0.02,latency=50ms,seed=7\n"
+     "                   (rates per request; service=s3|sagemaker|logs|\n"
+     "                   runtime limits them to one service)\n"
+     "  -h, --help       this help\n"},
     {NULL, NULL, NULL, NULL}};

@@ -187,6 +187,35 @@ static json_t *outputs_value(const struct dag *dag, json_t *const *outputs,
   return v;
 }
 
+#define PLACEHOLDER_PREFIX "(known after "
+
+/* A copy of v in which placeholder strings, "(known after X)", are the
+ * unknown sentinel (or v itself, with a new reference, when it has
+ * none). */
+static json_t *placeholders_unknown(json_t *v, json_t *unknown)
+{
+  const char *key;
+  json_t *item, *copy;
+  size_t i;
+
+  if (json_is_string(v) && strncmp(json_string_value(v), PLACEHOLDER_PREFIX,
+                                   strlen(PLACEHOLDER_PREFIX)) == 0)
+    return json_incref(unknown);
+  if (json_is_object(v)) {
+    copy = json_object();
+    json_object_foreach(v, key, item)
+        json_object_set_new(copy, key, placeholders_unknown(item, unknown));
+    return copy;
+  }
+  if (json_is_array(v)) {
+    copy = json_array();
+    json_array_foreach(v, i, item)
+        json_array_append_new(copy, placeholders_unknown(item, unknown));
+    return copy;
+  }
+  return json_incref(v);
+}
+
 struct first_error {
   char *buf;
   size_t len;
@@ -269,11 +298,15 @@ int exec_resolve_inputs(const struct dag *dag, size_t index,
   diags_free(&diags);
   if (rc == 0 && s->wtype)
     rc = defaults_apply(s->wtype->schema_json, *out, wf->unknown);
-  /* Values known only now (step outputs) are checked now. */
+  /* Values known only now (step outputs) are checked now; under plan,
+   * the placeholders steps return stand for values of any type. */
   if (rc == 0 && s->wtype && s->wtype->schema) {
     struct first_error fe = {err, errlen, 0};
-    if (jsonschema_validate(s->wtype->schema, *out, wf->unknown, first_error_cb,
-                            &fe) > 0) {
+    json_t *checked = placeholders_unknown(*out, wf->unknown);
+    int bad = jsonschema_validate(s->wtype->schema, checked, wf->unknown,
+                                  first_error_cb, &fe) > 0;
+    json_decref(checked);
+    if (bad) {
       rc = SR_EINVAL;
       json_decref(*out);
       *out = NULL;
@@ -657,7 +690,7 @@ static void node_finished(struct exec *ex, size_t i)
 
 static void schedule(struct exec *ex)
 {
-  size_t limit = (size_t)ex->dag->wf->max_parallel;
+  size_t limit = ex->opts->sequential ? 1 : (size_t)ex->dag->wf->max_parallel;
   size_t scanned = 0, pending = ex->qtail - ex->qhead;
 
   /* Ready nodes in FIFO order; one held back by its type's limit goes to

@@ -56,6 +56,7 @@ struct exec_opts {
   const char *started_at; /* run.started_at; NULL: now (a new run) */
   const char *work_dir;   /* per-run directory for step files */
   int planning;           /* sagerun plan */
+  int sequential;         /* one step at a time (plan: requests in order) */
   /* Resume: the steps of the run as the state store had them, instance
    * id -> {status, attempt, fingerprint, outputs}. A step that succeeded
    * with the same fingerprint (type, version and resolved inputs) is

@@ -11,6 +11,13 @@
 extern const struct step_exec core_command_exec;
 extern const struct step_exec core_echo_exec;
 extern const struct step_exec core_wait_exec;
+extern const struct step_exec logs_training_time_exec;
+extern const struct step_exec sagemaker_delete_exec;
+extern const struct step_exec sagemaker_endpoint_exec;
+extern const struct step_exec sagemaker_endpoint_config_exec;
+extern const struct step_exec sagemaker_evaluate_exec;
+extern const struct step_exec sagemaker_model_exec;
+extern const struct step_exec sagemaker_training_job_exec;
 
 static const struct step_type core_command = {
     STEP_ABI_VERSION, "core.command",
@@ -28,57 +35,57 @@ static const struct step_type core_wait = {STEP_ABI_VERSION, "core.wait",
 static const struct step_type gdelt_prepare = {
     STEP_ABI_VERSION, "gdelt.prepare",
     "GDELT events to RecordIO-protobuf or CSV objects, split and shuffled", 1,
-    NULL /* exec: not yet implemented */};
+    NULL /* exec: arrives with its issue */};
 
 static const struct step_type gdelt_profile = {
     STEP_ABI_VERSION, "gdelt.profile",
     "share per EventCode, column statistics and histograms of a source", 1,
-    NULL /* exec: not yet implemented */};
+    NULL /* exec: arrives with its issue */};
 
 static const struct step_type gdelt_top_events = {
     STEP_ABI_VERSION, "gdelt.top_events",
     "the N most frequent EventCodes of a GDELT source", 1,
-    NULL /* exec: not yet implemented */};
+    NULL /* exec: arrives with its issue */};
 
 static const struct step_type logs_training_time = {
     STEP_ABI_VERSION, "logs.training_time",
     "a training job's time from its CloudWatch log streams", 1,
-    NULL /* exec: not yet implemented */};
+    &logs_training_time_exec};
 
 static const struct step_type report = {
     STEP_ABI_VERSION, "report",
     "comparison table and report.md, report.json, report.html", 1,
-    NULL /* exec: not yet implemented */};
+    NULL /* exec: arrives with its issue */};
 
 static const struct step_type sagemaker_delete = {
     STEP_ABI_VERSION, "sagemaker.delete",
     "delete endpoints, endpoint configs and models; idempotent", 1,
-    NULL /* exec: not yet implemented */};
+    &sagemaker_delete_exec};
 
 static const struct step_type sagemaker_endpoint = {
     STEP_ABI_VERSION, "sagemaker.endpoint",
     "create an endpoint and wait until it is InService", 1,
-    NULL /* exec: not yet implemented */};
+    &sagemaker_endpoint_exec};
 
 static const struct step_type sagemaker_endpoint_config = {
     STEP_ABI_VERSION, "sagemaker.endpoint_config",
     "create an endpoint configuration for a model", 1,
-    NULL /* exec: not yet implemented */};
+    &sagemaker_endpoint_config_exec};
 
 static const struct step_type sagemaker_evaluate = {
     STEP_ABI_VERSION, "sagemaker.evaluate",
     "score test data on an endpoint: MSE, MAE, R2, throughput", 1,
-    NULL /* exec: not yet implemented */};
+    &sagemaker_evaluate_exec};
 
 static const struct step_type sagemaker_model = {
     STEP_ABI_VERSION, "sagemaker.model",
     "create a SageMaker model from a training artifact", 1,
-    NULL /* exec: not yet implemented */};
+    &sagemaker_model_exec};
 
 static const struct step_type sagemaker_training_job = {
     STEP_ABI_VERSION, "sagemaker.training_job",
     "run a SageMaker training job and wait for it", 1,
-    NULL /* exec: not yet implemented */};
+    &sagemaker_training_job_exec};
 
 const struct step_type *const step_registry[] = {
     &core_command,
