@@ -2,7 +2,7 @@
 # suite plainly and under ASan+UBSan; SANITIZE=address,undefined selects a
 # sanitized build for any target.
 
-PKGS := yaml-0.1 jansson libuv libcurl sqlite3 libcrypto expat
+PKGS := yaml-0.1 jansson libuv libcurl sqlite3 libcrypto expat libprotobuf-c
 
 # A fresh machine has none of the -dev packages: bring them first.
 ifeq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && echo ok),)
@@ -35,7 +35,8 @@ TEST_SRC   := $(wildcard tests/test-*.c)
 EMBED      := $(sort $(wildcard schemas/*.json schemas/steps/*.json)) \
               runner/aws_waiters.json
 
-LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/embedded-files.o
+LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/embedded-files.o \
+            $(O)/gen/record.pb-c.o
 TEST_OBJ := $(TEST_SRC:%.c=$(O)/%.o) $(O)/tests/test.o $(O)/tests/run-tests.o
 
 all: $(O)/sagerun
@@ -50,6 +51,18 @@ $(O)/gen/embedded-files.c: $(EMBED) scripts/embed-files
 
 $(O)/gen/embedded-files.o: $(O)/gen/embedded-files.c
 	$(CC) $(CFLAGS) -Irunner -c -o $@ $<
+
+# RecordIO-protobuf's messages: protoc-c output, generated, never
+# committed. recordio.c is the only includer.
+$(O)/gen/%.pb-c.c $(O)/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(dir $@)
+	protoc-c --proto_path=proto --c_out=$(O)/gen $<
+
+$(O)/gen/record.pb-c.o: $(O)/gen/record.pb-c.c $(O)/gen/record.pb-c.h
+	$(CC) $(CFLAGS) -I$(O)/gen -c -o $@ $<
+
+$(O)/runner/recordio.o: $(O)/gen/record.pb-c.h
+$(O)/runner/recordio.o: CFLAGS += -I$(O)/gen
 
 $(O)/gen/test-list.h: $(TEST_SRC) scripts/gen-test-list
 	@mkdir -p $(dir $@)
@@ -97,7 +110,8 @@ FUZZ_O := build/fuzz
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
               -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz-*.c))
-FUZZ_LIB := $(LIB_SRC:%.c=$(FUZZ_O)/%.o) $(FUZZ_O)/gen/embedded-files.o
+FUZZ_LIB := $(LIB_SRC:%.c=$(FUZZ_O)/%.o) $(FUZZ_O)/gen/embedded-files.o \
+            $(FUZZ_O)/gen/record.pb-c.o
 
 $(FUZZ_O)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -106,6 +120,13 @@ $(FUZZ_O)/%.o: %.c
 $(FUZZ_O)/gen/embedded-files.o: $(O)/gen/embedded-files.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(filter-out -O2 -g,$(CFLAGS)) $(FUZZ_FLAGS) -Irunner -c -o $@ $<
+
+$(FUZZ_O)/gen/record.pb-c.o: $(O)/gen/record.pb-c.c $(O)/gen/record.pb-c.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(filter-out -O2 -g,$(CFLAGS)) $(FUZZ_FLAGS) -I$(O)/gen -c -o $@ $<
+
+$(FUZZ_O)/runner/recordio.o: $(O)/gen/record.pb-c.h
+$(FUZZ_O)/runner/recordio.o: CFLAGS += -I$(O)/gen
 
 $(FUZZ_O)/fuzz-%: $(FUZZ_O)/tests/fuzz/fuzz-%.o $(FUZZ_LIB)
 	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
