@@ -4,7 +4,6 @@
 
 int cmd_explain(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
-int cmd_local(int argc, char **argv); /* local/cmd_local.c */
 int cmd_plan(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_run(int argc, char **argv);
