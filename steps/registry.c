@@ -12,6 +12,7 @@ extern const struct step_exec core_command_exec;
 extern const struct step_exec core_echo_exec;
 extern const struct step_exec core_wait_exec;
 extern const struct step_exec logs_training_time_exec;
+extern const struct step_exec report_exec;
 extern const struct step_exec sagemaker_delete_exec;
 extern const struct step_exec sagemaker_endpoint_exec;
 extern const struct step_exec sagemaker_endpoint_config_exec;
@@ -55,7 +56,7 @@ static const struct step_type logs_training_time = {
 static const struct step_type report = {
     STEP_ABI_VERSION, "report",
     "comparison table and report.md, report.json, report.html", 1,
-    NULL /* exec: arrives with its issue */};
+    &report_exec};
 
 static const struct step_type sagemaker_delete = {
     STEP_ABI_VERSION, "sagemaker.delete",
