@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../runner/cli.h"
+#include "../steps/step.h"
 #include "test.h"
 
 static int run(const char *a1, const char *a2, const char *a3, const char *a4,
@@ -212,12 +213,26 @@ TEST(cli_steps)
 
 TEST(cli_run_refuses_unimplemented_steps)
 {
-  char *out = NULL, *err = NULL;
+  const struct step_type *const *t;
+  char *out = NULL, *err = NULL, path[1024], text[512];
 
-  ASSERT_EQ(2, run("run", "workflows/gdelt-distribution.yaml", NULL, NULL, NULL,
-                   &out, &err));
-  ASSERT_CONTAINS(err, "uses gdelt.top_events, which this version of "
-                       "sagerun cannot run yet");
+  /* A step type this build cannot run is refused before anything
+   * starts; with every type runnable there is nothing to refuse. */
+  for (t = step_registry; *t; t++)
+    if ((*t)->exec == NULL)
+      break;
+  if (*t == NULL) {
+    printf("# every step type is runnable\n");
+    return;
+  }
+  snprintf(path, sizeof(path), "%s/wf.yaml", test_tmpdir());
+  snprintf(text, sizeof(text),
+           "name: t\nsteps:\n  a: {uses: core.echo}\n  b: {uses: %s}\n",
+           (*t)->name);
+  ASSERT_EQ(0, test_write_file(path, text));
+  ASSERT_EQ(2, run("run", path, "--state", "/nonexistent/state.db", NULL, &out,
+                   &err));
+  ASSERT_CONTAINS(err, "which this version of sagerun cannot run yet");
   ASSERT_CONTAINS(err, "nothing was started");
   free(out);
   free(err);
