@@ -82,10 +82,15 @@ const char *sm_error(const struct aws_result *res, char *buf, size_t len)
   if (res->error_code)
     snprintf(buf, len, "%s: %s", res->error_code,
              res->error_message ? res->error_message : "");
+  else if (res->http_status)
+    snprintf(buf, len, "%s (HTTP %d)", sr_strerror(res->error),
+             res->http_status);
+  else if (res->response && res->response->error_text &&
+           res->response->error_text[0])
+    snprintf(buf, len, "%s: %s", sr_strerror(res->error),
+             res->response->error_text);
   else
-    snprintf(buf, len, "%s%s%s", sr_strerror(res->error),
-             res->http_status ? ", HTTP " : "",
-             res->http_status ? "error" : "");
+    snprintf(buf, len, "%s", sr_strerror(res->error));
   return buf;
 }
 

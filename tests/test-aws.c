@@ -1039,45 +1039,6 @@ TEST(aws_waiter_cancel_and_unknown)
 
 /* ---- Against the HTTP test server -------------------------------------- */
 
-static double now_ms(void)
-{
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* Starts tests/helpers/http-test-server; returns its port. */
-static int server_start(void)
-{
-  char bin[4096], port_file[4096];
-  const char *sagerun = test_sagerun_bin(), *slash = strrchr(sagerun, '/');
-  const char *argv[4];
-  double deadline = now_ms() + 10000;
-  char *text;
-  int port;
-
-  snprintf(bin, sizeof(bin), "%.*s/http-test-server",
-           slash ? (int)(slash - sagerun) : 1, slash ? sagerun : ".");
-  if (access(bin, X_OK) != 0)
-    test_fail(__FILE__, __LINE__, "%s: not built (make %s)", bin, bin);
-  snprintf(port_file, sizeof(port_file), "%s/http-port", test_tmpdir());
-  argv[0] = bin;
-  argv[1] = "--port-file";
-  argv[2] = port_file;
-  argv[3] = NULL;
-  ASSERT(test_helper_spawn(argv) > 0);
-  while ((text = test_read_file(port_file, NULL)) == NULL) {
-    if (now_ms() > deadline)
-      test_fail(__FILE__, __LINE__, "http-test-server wrote no port");
-    nanosleep(&(struct timespec){0, 5000000}, NULL);
-  }
-  port = (int)strtol(text, NULL, 10);
-  free(text);
-  ASSERT(port > 0);
-  return port;
-}
-
 static struct aws_credentials test_creds = {
     "AKIDTESTTEST", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "SESSIONTOKEN",
     0, "static"};
@@ -1142,7 +1103,7 @@ TEST(aws_http_json_request_signed)
                                  test_creds.session_token};
   struct sigv4_result sr;
   char host[64], hash[65], *body;
-  int port = server_start(), y, mo, d, hh, mi, ss;
+  int port = test_http_server_start(), y, mo, d, hh, mi, ss;
 
   uv_loop_init(&loop);
   /* /headers answers the request's headers as JSON: our output. */
@@ -1236,7 +1197,7 @@ TEST(aws_http_retries)
   struct aws_client *c;
   struct aws_client_stats st;
   struct outcome out = {0};
-  int port = server_start();
+  int port = test_http_server_start();
 
   uv_loop_init(&loop);
   c = http_client(&loop, port, "");
@@ -1306,7 +1267,7 @@ TEST(aws_http_file_body)
   char path[512], want[65];
   FILE *f;
   size_t i;
-  int port = server_start();
+  int port = test_http_server_start();
 
   for (i = 0; i < sizeof(data); i++)
     data[i] = (unsigned char)(i * 7 + 3);
@@ -1359,7 +1320,7 @@ TEST(aws_http_cancel_in_flight)
   struct outcome out = {0}, out2 = {0};
   struct aws_call_opts o;
   struct cancel_ctx x;
-  int port = server_start(), closed = 0;
+  int port = test_http_server_start(), closed = 0;
 
   uv_loop_init(&loop);
   c = http_client(&loop, port, "");

@@ -50,44 +50,10 @@ static double now_ms(void)
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* Starts the test server and returns its port. */
-static int server_start(void)
-{
-  char bin[4096], port_file[4096];
-  const char *sagerun = test_sagerun_bin(), *slash = strrchr(sagerun, '/');
-  const char *argv[4];
-  double deadline = now_ms() + 10000;
-  char *text;
-  int port;
-
-  snprintf(bin, sizeof(bin), "%.*s/http-test-server",
-           slash ? (int)(slash - sagerun) : 1, slash ? sagerun : ".");
-  if (access(bin, X_OK) != 0)
-    test_fail(__FILE__, __LINE__, "%s: not built (make %s)", bin, bin);
-  snprintf(port_file, sizeof(port_file), "%s/http-port", test_tmpdir());
-  argv[0] = bin;
-  argv[1] = "--port-file";
-  argv[2] = port_file;
-  argv[3] = NULL;
-  ASSERT(test_helper_spawn(argv) > 0);
-  for (;;) {
-    text = test_read_file(port_file, NULL);
-    if (text)
-      break;
-    if (now_ms() > deadline)
-      test_fail(__FILE__, __LINE__, "http-test-server wrote no port");
-    nanosleep(&(struct timespec){0, 5000000}, NULL);
-  }
-  port = (int)strtol(text, NULL, 10);
-  free(text);
-  ASSERT(port > 0);
-  return port;
-}
-
 static void env_init(struct env *e)
 {
   memset(e, 0, sizeof(*e));
-  e->port = server_start();
+  e->port = test_http_server_start();
   ASSERT_EQ(0, uv_loop_init(&e->loop));
   ASSERT_EQ(0, http_client_new(&e->loop, &e->c));
 }

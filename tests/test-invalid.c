@@ -60,7 +60,7 @@ static int check_file(const char *dir, const char *name)
   char path[4096], storage[8192];
   struct expectation exp[MAX_LINES];
   const char *params[MAX_LINES];
-  struct wf_overrides ov = {NULL, params, 0};
+  struct wf_overrides ov = {.assignments = params};
   struct diags diags;
   struct workflow *wf = NULL;
   struct dag *dag = NULL;

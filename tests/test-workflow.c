@@ -17,7 +17,7 @@ struct loaded {
 static void load(struct loaded *l, const char *text, const char **params,
                  size_t nparams)
 {
-  struct wf_overrides ov = {NULL, params, nparams};
+  struct wf_overrides ov = {.assignments = params, .nassignments = nparams};
 
   diags_init(&l->diags);
   l->wf = NULL;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -226,4 +227,36 @@ int test_helper_spawn(const char *const argv[])
   }
   helpers[nhelpers++] = pid;
   return pid;
+}
+
+int test_http_server_start(void)
+{
+  char bin[4096], port_file[4096];
+  const char *sagerun = test_sagerun_bin(), *slash = strrchr(sagerun, '/');
+  const char *argv[4];
+  struct timespec step = {0, 5000000};
+  char *text;
+  int port, i;
+
+  snprintf(bin, sizeof(bin), "%.*s/http-test-server",
+           slash ? (int)(slash - sagerun) : 1, slash ? sagerun : ".");
+  if (access(bin, X_OK) != 0)
+    test_fail(__FILE__, __LINE__, "%s: not built (make %s)", bin, bin);
+  snprintf(port_file, sizeof(port_file), "%s/http-port", test_tmpdir());
+  argv[0] = bin;
+  argv[1] = "--port-file";
+  argv[2] = port_file;
+  argv[3] = NULL;
+  if (test_helper_spawn(argv) <= 0)
+    test_fail(__FILE__, __LINE__, "cannot start %s", bin);
+  for (i = 0; (text = test_read_file(port_file, NULL)) == NULL; i++) {
+    if (i == 2000)
+      test_fail(__FILE__, __LINE__, "http-test-server wrote no port");
+    nanosleep(&step, NULL);
+  }
+  port = (int)strtol(text, NULL, 10);
+  free(text);
+  if (port <= 0)
+    test_fail(__FILE__, __LINE__, "http-test-server: bad port file");
+  return port;
 }

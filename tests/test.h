@@ -71,4 +71,8 @@ int test_exec(const char *const argv[], const char *in_text, char **out,
  * ends, pass or fail. Returns its pid, or -1. */
 int test_helper_spawn(const char *const argv[]);
 
+/* Starts tests/helpers/http-test-server (built next to sagerun) as a
+ * helper on an ephemeral loopback port and returns the port. */
+int test_http_server_start(void);
+
 #endif
