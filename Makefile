@@ -2,7 +2,8 @@
 # suite plainly and under ASan+UBSan; SANITIZE=address,undefined selects a
 # sanitized build for any target.
 
-PKGS := yaml-0.1 jansson libuv libcurl sqlite3 libcrypto expat libprotobuf-c
+PKGS := yaml-0.1 jansson libuv libcurl sqlite3 libcrypto expat libprotobuf-c \
+        zlib libmicrohttpd
 
 # A fresh machine has none of the -dev packages: bring them first.
 ifeq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && echo ok),)
@@ -148,7 +149,7 @@ BENCH_SRC := $(wildcard bench/bench-*.c)
 $(O)/bench-%: $(O)/bench/bench-%.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-bench: deps $(BENCH_SRC:bench/%.c=$(O)/%) $(O)/http-test-server
+bench: deps $(BENCH_SRC:bench/%.c=$(O)/%) $(O)/http-test-server $(O)/sagerun
 	@for b in $(BENCH_SRC:bench/%.c=$(O)/%); do $$b || exit 1; done
 
 FORMAT_SRC := $(wildcard runner/*.[ch] steps/*.[ch] local/*.[ch] tests/*.[ch] tests/helpers/*.c bench/*.c tests/fuzz/*.c)

@@ -69,6 +69,12 @@ const struct cli_command cli_commands[] = {
     {"runs", cmd_runs, "list the runs in the state database",
      "usage: sagerun runs [--json] [--state FILE]\n\n"
      "Lists runs, newest first.\n"},
+    {"destroy", cmd_destroy, "delete every resource a run created",
+     "usage: sagerun destroy RUN [--state FILE] [--json] [-v]\n\n"
+     "Deletes every endpoint, endpoint config and model in RUN's ledger\n"
+     "that still exists, and stops its training jobs that still run\n"
+     "(SageMaker keeps training jobs). Idempotent: what is already gone\n"
+     "is reported. The deletions are recorded in the run's ledger.\n"},
     {"explain", cmd_explain, "say why resuming a run would rerun a step",
      "usage: sagerun explain RUN STEP [-p KEY=VALUE] [--state FILE]\n\n"
      "Says whether `sagerun resume RUN` would reuse STEP (an instance id\n"
@@ -79,4 +85,31 @@ const struct cli_command cli_commands[] = {
      "usage: sagerun steps [TYPE]\n\n"
      "Without TYPE, lists every step type. With TYPE, shows its inputs\n"
      "(the keys of with:, their types and defaults) and its outputs.\n"},
+    {"local", cmd_local, "run the embedded AWS-compatible engine",
+     "usage: sagerun local COMMAND [options]\n\n"
+     "The embedded engine serves S3, SageMaker, CloudWatch Logs and\n"
+     "SageMaker Runtime on one loopback port, for runs with no AWS\n"
+     "account. Every request must be SigV4-signed with its credentials.\n\n"
+     "commands:\n"
+     "  start        start it in the background (engine.log, engine.pid)\n"
+     "               and wait until its port answers\n"
+     "  stop         stop it (SIGTERM) and wait\n"
+     "  status       print its URL, pid and data directory (exit 1 when\n"
+     "               not running)\n"
+     "  logs         print engine.log (-f, --follow: keep printing)\n"
+     "  reset        stop it and delete its data directory\n"
+     "  credentials  print its credentials as shell exports\n\n"
+     "options:\n"
+     "  --data-dir DIR   data directory (default $SAGERUN_LOCAL_DIR, else\n"
+     "                   ~/.local/share/sagerun/local)\n"
+     "  --port N         port to serve (default 4566; 0 picks a free one,\n"
+     "                   written to DATA_DIR/engine.port)\n"
+     "  --foreground     start: run in this process, log to stderr\n"
+     "  --bind ADDR      start: listen on ADDR (default 127.0.0.1); any\n"
+     "                   other than loopback exposes the engine\n"
+     "  --faults SPEC    start: inject faults, e.g.\n"
+     "                   throttle=0.1,5xx=0.05,drop=0.02,latency=50ms,seed=7\n"
+     "                   (rates per request; service=s3|sagemaker|logs|\n"
+     "                   runtime limits them to one service)\n"
+     "  -h, --help       this help\n"},
     {NULL, NULL, NULL, NULL}};

@@ -2,8 +2,10 @@
 #ifndef SAGERUN_COMMANDS_H
 #define SAGERUN_COMMANDS_H
 
+int cmd_destroy(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
+int cmd_local(int argc, char **argv); /* local/cmd_local.c */
 int cmd_plan(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_run(int argc, char **argv);

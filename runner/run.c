@@ -11,6 +11,7 @@
 #include "error.h"
 #include "exec.h"
 #include "progress.h"
+#include "target.h"
 
 size_t run_refuse_unrunnable(const struct workflow *wf)
 {
@@ -27,6 +28,20 @@ size_t run_refuse_unrunnable(const struct workflow *wf)
     }
   }
   return refused;
+}
+
+/* Whether any step talks to AWS (or the embedded engine): only then is
+ * a client opened, so local-only workflows need no credentials. */
+static int needs_aws(const struct workflow *wf)
+{
+  size_t i;
+
+  for (i = 0; i < wf->nall; i++) {
+    const struct step_type *t = wf->all[i]->type;
+    if (t && strncmp(t->name, "core.", 5) != 0 && strcmp(t->name, "report"))
+      return 1;
+  }
+  return 0;
 }
 
 /* runs/RUN next to the state database: the steps' files. */
@@ -54,6 +69,8 @@ int run_execute(const struct cli_workflow_args *a, struct workflow *wf,
   struct exec_opts opts;
   struct progress progress;
   char *dir = run_dir(cli_state_path(a), run_id);
+  struct aws_client *aws = NULL;
+  char region[64] = "";
   uv_loop_t loop;
   int rc;
 
@@ -79,6 +96,19 @@ int run_execute(const struct cli_workflow_args *a, struct workflow *wf,
   opts.event_data = &progress;
   opts.handle_signals = 1;
   uv_loop_init(&loop);
+  if (needs_aws(wf)) {
+    char err[1024];
+    rc = target_open(&loop, wf->target, a->region, wf->region, &aws, region,
+                     sizeof(region), err, sizeof(err));
+    if (rc) {
+      cli_error(prior ? "resume" : "run", "%s", err);
+      state_run_finish(state, run_id, "failed");
+      rc = EXIT_FAILED;
+      goto out;
+    }
+    opts.aws = aws;
+    opts.region = region;
+  }
   rc = exec_run(&loop, dag, &opts, &summary);
   if (rc < 0) {
     cli_error(prior ? "resume" : "run", "%s", sr_strerror(rc));
@@ -91,6 +121,8 @@ int run_execute(const struct cli_workflow_args *a, struct workflow *wf,
     progress_summary(&progress, dag, &summary, rc);
     exec_summary_free(&summary);
   }
+out:
+  target_close(&loop, aws);
   /* Whatever a step left open is closed before the loop goes. */
   if (uv_loop_close(&loop) != 0) {
     uv_run(&loop, UV_RUN_DEFAULT);

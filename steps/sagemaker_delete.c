@@ -1,6 +1,8 @@
-/* sagemaker.delete: deletes endpoints, then endpoint configs, then models
- * (that order, since each depends on the next), given by name or taken
- * from the run's ledger (created_by_this_run). Idempotent: what is already
+/* sagemaker.delete: stops training jobs still running, then deletes
+ * endpoints, endpoint configs and models (that order, since each depends
+ * on the next), given by name or taken from the run's ledger
+ * (created_by_this_run). SageMaker keeps training jobs: they are stopped,
+ * not deleted. Idempotent: what is already
  * gone is reported, not failed. With wait, it waits until each endpoint
  * is gone (EndpointDeleted). */
 #include <stdlib.h>
@@ -30,11 +32,14 @@ struct deletion {
 static const struct {
   const char *input, *kind, *op, *member;
 } kinds[] = {
+    {"training_jobs", "training_job", "StopTrainingJob", "TrainingJobName"},
     {"endpoints", "endpoint", "DeleteEndpoint", "EndpointName"},
-    {"endpoint_configs", "endpoint-config", "DeleteEndpointConfig",
+    {"endpoint_configs", "endpoint_config", "DeleteEndpointConfig",
      "EndpointConfigName"},
     {"models", "model", "DeleteModel", "ModelName"},
 };
+
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 static void deletion_free(struct deletion *d)
 {
@@ -93,7 +98,10 @@ static void deleted(struct step_ctx *ctx, const struct aws_result *res,
   char err[1200];
   int rc;
 
-  if (res->error == 0 || sm_not_found(res)) {
+  /* A training job that already ended cannot be stopped: nothing to do. */
+  if (res->error == 0 || sm_not_found(res) ||
+      (strcmp(t->kind, "training_job") == 0 && res->error_code &&
+       strcmp(res->error_code, "ValidationException") == 0)) {
     json_array_append_new(res->error ? d->gone : d->deleted, entry);
     step_ledger_mark_deleted(ctx, t->kind, t->name);
     if (res->error == 0 && strcmp(t->kind, "endpoint") == 0 &&
@@ -160,7 +168,7 @@ static int delete_start(struct step_ctx *ctx)
 {
   const json_t *in = step_inputs(ctx);
   struct deletion *d = calloc(1, sizeof(*d));
-  json_t *ledger[3] = {NULL, NULL, NULL};
+  json_t *ledger[NKINDS] = {NULL};
   size_t k, i, total = 0;
   int rc = 0;
 
@@ -169,7 +177,7 @@ static int delete_start(struct step_ctx *ctx)
   d->ctx = ctx;
   d->deleted = json_array();
   d->gone = json_array();
-  for (k = 0; k < 3; k++) {
+  for (k = 0; k < NKINDS; k++) {
     total += json_array_size(json_object_get(in, kinds[k].input));
     if (json_is_true(json_object_get(in, "created_by_this_run"))) {
       ledger[k] = step_ledger_list(ctx, kinds[k].kind);
@@ -181,7 +189,7 @@ static int delete_start(struct step_ctx *ctx)
     rc = SR_ENOMEM;
     goto out;
   }
-  for (k = 0; k < 3 && rc == 0; k++) {
+  for (k = 0; k < NKINDS && rc == 0; k++) {
     const json_t *names = json_object_get(in, kinds[k].input);
     for (i = 0; i < json_array_size(names) && rc == 0; i++)
       if (json_string_value(json_array_get(names, i)))
@@ -196,7 +204,7 @@ static int delete_start(struct step_ctx *ctx)
     }
   }
 out:
-  for (k = 0; k < 3; k++)
+  for (k = 0; k < NKINDS; k++)
     json_decref(ledger[k]);
   if (rc) {
     deletion_free(d);

@@ -30,7 +30,7 @@ static int config_start(struct step_ctx *ctx)
   if (c == NULL)
     return SR_ENOMEM;
   c->ctx = ctx;
-  c->kind = "endpoint-config";
+  c->kind = "endpoint_config";
   c->create_op = "CreateEndpointConfig";
   c->describe_op = "DescribeEndpointConfig";
   c->name_member = "EndpointConfigName";

@@ -247,7 +247,7 @@ static int job_start(struct step_ctx *ctx)
   if (j == NULL)
     return SR_ENOMEM;
   c->ctx = ctx;
-  c->kind = "training-job";
+  c->kind = "training_job";
   c->create_op = "CreateTrainingJob";
   c->describe_op = "DescribeTrainingJob";
   c->name_member = "TrainingJobName";

@@ -1,0 +1,142 @@
+/* How a run reaches the embedded engine (target local): the engine's
+ * data directory, as `sagerun local` resolves it; its port; starting it
+ * (`sagerun local start`, the same binary) when nothing answers there;
+ * and its credentials. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "../runner/error.h"
+#include "../runner/target.h"
+#include "credentials.h"
+
+static int data_dir(char out[PATH_MAX])
+{
+  const char *env = getenv("SAGERUN_LOCAL_DIR");
+  const char *home = getenv("HOME");
+
+  if (env && *env)
+    return snprintf(out, PATH_MAX, "%s", env) < PATH_MAX ? 0 : -1;
+  if (home && *home)
+    return snprintf(out, PATH_MAX, "%s/.local/share/sagerun/local", home) <
+                   PATH_MAX
+               ? 0
+               : -1;
+  return -1;
+}
+
+static int read_port(const char *dir)
+{
+  char path[PATH_MAX + 32];
+  FILE *f;
+  int port = 0;
+
+  snprintf(path, sizeof(path), "%s/engine.port", dir);
+  f = fopen(path, "r");
+  if (f == NULL)
+    return 0;
+  if (fscanf(f, "%d", &port) != 1)
+    port = 0;
+  fclose(f);
+  return port;
+}
+
+static int answers(int port)
+{
+  struct sockaddr_in sa;
+  int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+  if (fd < 0)
+    return 0;
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((unsigned short)port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+  close(fd);
+  return ok;
+}
+
+/* `sagerun local start`, by the binary running now. */
+static int start_engine(char *err, size_t errlen)
+{
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  pid_t pid;
+  int status;
+
+  if (n <= 0) {
+    snprintf(err, errlen,
+             "cannot find the sagerun binary to start the "
+             "local engine");
+    return SR_EIO;
+  }
+  self[n] = '\0';
+  fflush(stdout);
+  pid = fork();
+  if (pid < 0) {
+    snprintf(err, errlen, "cannot start the local engine: %s", strerror(errno));
+    return SR_EIO;
+  }
+  if (pid == 0) {
+    /* Its chatter goes to stderr; stdout belongs to the run's output. */
+    dup2(2, 1);
+    execl(self, self, "local", "start", (char *)NULL);
+    _exit(127);
+  }
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    snprintf(err, errlen,
+             "`sagerun local start` failed (see sagerun local "
+             "logs)");
+    return SR_EIO;
+  }
+  return 0;
+}
+
+int local_connect(char *url, size_t url_len, struct aws_credentials *creds,
+                  char *err, size_t errlen)
+{
+  struct local_credentials lc;
+  char dir[PATH_MAX];
+  int port, rc;
+
+  memset(creds, 0, sizeof(*creds));
+  if (data_dir(dir) != 0) {
+    snprintf(err, errlen,
+             "no data directory for the local engine: set HOME "
+             "or SAGERUN_LOCAL_DIR");
+    return SR_EINVAL;
+  }
+  port = read_port(dir);
+  if (port == 0 || !answers(port)) {
+    rc = start_engine(err, errlen);
+    if (rc)
+      return rc;
+    port = read_port(dir);
+    if (port == 0 || !answers(port)) {
+      snprintf(err, errlen, "the local engine started but does not answer");
+      return SR_ECONN;
+    }
+  }
+  rc = local_credentials_load(dir, &lc, err, errlen);
+  if (rc)
+    return rc;
+  snprintf(url, url_len, "http://127.0.0.1:%d", port);
+  creds->access_key_id = strdup(lc.access_key_id);
+  creds->secret_access_key = strdup(lc.secret_access_key);
+  creds->source = "static";
+  local_credentials_clear(&lc);
+  if (creds->access_key_id == NULL || creds->secret_access_key == NULL)
+    return SR_ENOMEM;
+  return 0;
+}
