@@ -73,7 +73,7 @@ int recordio_frame(struct buf *out, const void *data, size_t len, int flags)
   return frame_part(out, start ? 3 : 0, p + start, len - start);
 }
 
-/* ---- Reader ----------------------------------------------------------- */
+/* ---- Reader -------------------------------------------------------------- */
 
 static void reader_init(struct recordio_reader *r, size_t max_len)
 {
@@ -94,8 +94,7 @@ void recordio_reader_init_mem(struct recordio_reader *r, const void *data,
   r->priv_end = r->priv_p + len;
 }
 
-void recordio_reader_init_fd(struct recordio_reader *r, int fd,
-                             size_t max_len)
+void recordio_reader_init_fd(struct recordio_reader *r, int fd, size_t max_len)
 {
   reader_init(r, max_len);
   r->priv_fd = fd;
@@ -231,7 +230,7 @@ int recordio_next(struct recordio_reader *r, const void **data, size_t *len)
   }
 }
 
-/* ---- Records ------------------------------------------------------------ */
+/* ---- Records ------------------------------------------------------------- */
 
 /* Packs rec and frames it. Small records (every GDELT row) pack on the
  * stack; larger ones through a heap buffer. */

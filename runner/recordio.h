@@ -46,11 +46,11 @@ struct recordio_reader {
   int priv_fd;                            /* -1: memory only */
   int priv_eof;                           /* fd mode: read returned 0 */
   int priv_err;                           /* sticky error */
-  struct buf priv_in;      /* fd mode: read-ahead */
-  struct buf priv_record;  /* reassembled split records */
-  uint64_t priv_consumed;  /* bytes before priv_p */
-  size_t priv_max_len;     /* cap on one reassembled record */
-  uint64_t record_offset;  /* stream offset of the last record returned */
+  struct buf priv_in;                     /* fd mode: read-ahead */
+  struct buf priv_record;                 /* reassembled split records */
+  uint64_t priv_consumed;                 /* bytes before priv_p */
+  size_t priv_max_len;                    /* cap on one reassembled record */
+  uint64_t record_offset; /* stream offset of the last record returned */
 };
 
 /* Readers over len bytes at data (borrowed, must outlive the reader) or
@@ -58,8 +58,7 @@ struct recordio_reader {
  * together (0: RECORDIO_MAX_LEN). */
 void recordio_reader_init_mem(struct recordio_reader *r, const void *data,
                               size_t len, size_t max_len);
-void recordio_reader_init_fd(struct recordio_reader *r, int fd,
-                             size_t max_len);
+void recordio_reader_init_fd(struct recordio_reader *r, int fd, size_t max_len);
 void recordio_reader_free(struct recordio_reader *r);
 
 /* The next record: 1 with *data and *len set, 0 at a clean end of input,

@@ -11,6 +11,9 @@
 extern const struct step_exec core_command_exec;
 extern const struct step_exec core_echo_exec;
 extern const struct step_exec core_wait_exec;
+extern const struct step_exec gdelt_prepare_exec;
+extern const struct step_exec gdelt_profile_exec;
+extern const struct step_exec gdelt_top_events_exec;
 extern const struct step_exec logs_training_time_exec;
 extern const struct step_exec report_exec;
 extern const struct step_exec sagemaker_delete_exec;
@@ -36,17 +39,17 @@ static const struct step_type core_wait = {STEP_ABI_VERSION, "core.wait",
 static const struct step_type gdelt_prepare = {
     STEP_ABI_VERSION, "gdelt.prepare",
     "GDELT events to RecordIO-protobuf or CSV objects, split and shuffled", 1,
-    NULL /* exec: arrives with its issue */};
+    &gdelt_prepare_exec};
 
 static const struct step_type gdelt_profile = {
     STEP_ABI_VERSION, "gdelt.profile",
     "share per EventCode, column statistics and histograms of a source", 1,
-    NULL /* exec: arrives with its issue */};
+    &gdelt_profile_exec};
 
 static const struct step_type gdelt_top_events = {
     STEP_ABI_VERSION, "gdelt.top_events",
     "the N most frequent EventCodes of a GDELT source", 1,
-    NULL /* exec: arrives with its issue */};
+    &gdelt_top_events_exec};
 
 static const struct step_type logs_training_time = {
     STEP_ABI_VERSION, "logs.training_time",

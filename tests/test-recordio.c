@@ -54,8 +54,10 @@ TEST(recordio_frame_bytes)
   p = (const unsigned char *)buf_str(&b);
   /* Magic 0xCED7230A little-endian, length 5, payload, 3 bytes of pad. */
   ASSERT_EQ(8 + 8 + 8 + 0 + 8 + 4, buf_len(&b));
-  ASSERT(memcmp(p, "\x0a\x23\xd7\xce\x05\x00\x00\x00"
-                "abcde\0\0\0", 16) == 0);
+  ASSERT(memcmp(p,
+                "\x0a\x23\xd7\xce\x05\x00\x00\x00"
+                "abcde\0\0\0",
+                16) == 0);
   ASSERT(memcmp(p + 16, "\x0a\x23\xd7\xce\0\0\0\0", 8) == 0);
   ASSERT(memcmp(p + 24, "\x0a\x23\xd7\xce\x04\0\0\0wxyz", 12) == 0);
 
@@ -100,8 +102,8 @@ TEST(recordio_split_records_round_trip)
     /* An unaligned magic is not a split point. */
     put32(payload + 17, RECORDIO_MAGIC);
     buf_init(&b, 1 << 20);
-    ASSERT_EQ(0, recordio_frame(&b, payload, sizeof(payload),
-                                RECORDIO_SPLIT_MAGIC));
+    ASSERT_EQ(
+        0, recordio_frame(&b, payload, sizeof(payload), RECORDIO_SPLIT_MAGIC));
     /* Walk the parts: flags 1, 2..., 3 when split, 0 otherwise. */
     p = (const unsigned char *)buf_str(&b);
     for (off = 0; off < buf_len(&b); parts++) {
@@ -252,23 +254,24 @@ TEST(recordio_decode_other_types)
 {
   /* features{"values": Value{float64_tensor{values: [2.5]}}} */
   static const unsigned char f64[] = {
-      0x0a, 0x19, 0x0a, 0x06, 'v', 'a', 'l', 'u', 'e', 's', 0x12, 0x0f,
-      0x1a, 0x0d, 0x0a, 0x08, 0,   0,   0,   0,   0,   0,   0x04, 0x40,
-      0x1a, 0x01, 0x02, /* shape [2]: read, not used for dense */
-      0x1a, 0x03, 'u', 'i', 'd'};
+      0x0a, 0x19, 0x0a, 0x06, 'v',  'a',  'l',  'u', 'e', 's',
+      0x12, 0x0f, 0x1a, 0x0d, 0x0a, 0x08, 0,    0,   0,   0,
+      0,    0,    0x04, 0x40, 0x1a, 0x01, 0x02, /* shape [2]: read, not used for
+                                                   dense */
+      0x1a, 0x03, 'u',  'i',  'd'};
   /* features{"values": Value{int32_tensor{values: [7, -1]}}} */
   static const unsigned char i32[] = {
       0x0a, 0x1b, 0x0a, 0x06, 'v',  'a',  'l',  'u',  'e',  's',
       0x12, 0x11, 0x3a, 0x0f, 0x0a, 0x0b, 0x07, 0xff, 0xff, 0xff,
       0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x12, 0x00};
   /* Only a Bytes value: no numeric features. */
-  static const unsigned char bytes[] = {0x0a, 0x0e, 0x0a, 0x06, 'v', 'a',
+  static const unsigned char bytes[] = {0x0a, 0x0e, 0x0a, 0x06, 'v',  'a',
                                         'l',  'u',  'e',  's',  0x12, 0x04,
                                         0x4a, 0x02, 0x0a, 0x00};
   /* A feature under another key only. */
-  static const unsigned char other_key[] = {
-      0x0a, 0x0d, 0x0a, 0x01, 'x', 0x12, 0x08, 0x12,
-      0x06, 0x0a, 0x04, 0,    0,   0,    0};
+  static const unsigned char other_key[] = {0x0a, 0x0d, 0x0a, 0x01, 'x',
+                                            0x12, 0x08, 0x12, 0x06, 0x0a,
+                                            0x04, 0,    0,    0,    0};
   struct recordio_example ex;
   float out[2];
 
@@ -325,8 +328,8 @@ TEST(recordio_fd_reader)
   }
   fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   ASSERT(fd >= 0);
-  ASSERT_EQ((long long)buf_len(&b), (long long)write(fd, buf_str(&b),
-                                                     buf_len(&b)));
+  ASSERT_EQ((long long)buf_len(&b),
+            (long long)write(fd, buf_str(&b), buf_len(&b)));
   close(fd);
   buf_free(&b);
   fd = open(path, O_RDONLY);
