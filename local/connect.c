@@ -65,8 +65,8 @@ static int answers(int port)
   return ok;
 }
 
-/* `sagerun local start`, by the binary running now. */
-static int start_engine(char *err, size_t errlen)
+/* `sagerun local start [--port 0]`, by the binary running now. */
+static int start_engine(int any_port, char *err, size_t errlen)
 {
   char self[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -89,7 +89,10 @@ static int start_engine(char *err, size_t errlen)
   if (pid == 0) {
     /* Its chatter goes to stderr; stdout belongs to the run's output. */
     dup2(2, 1);
-    execl(self, self, "local", "start", (char *)NULL);
+    if (any_port)
+      execl(self, self, "local", "start", "--port", "0", (char *)NULL);
+    else
+      execl(self, self, "local", "start", (char *)NULL);
     _exit(127);
   }
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -119,7 +122,11 @@ int local_connect(char *url, size_t url_len, struct aws_credentials *creds,
   }
   port = read_port(dir);
   if (port == 0 || !answers(port)) {
-    rc = start_engine(err, errlen);
+    /* The usual port, else any free one (another engine, of another data
+     * directory, may hold 4566). */
+    rc = start_engine(0, err, errlen);
+    if (rc)
+      rc = start_engine(1, err, errlen);
     if (rc)
       return rc;
     port = read_port(dir);

@@ -16,6 +16,7 @@ extern const struct step_exec gdelt_profile_exec;
 extern const struct step_exec gdelt_top_events_exec;
 extern const struct step_exec logs_training_time_exec;
 extern const struct step_exec report_exec;
+extern const struct step_exec s3_bucket_exec;
 extern const struct step_exec sagemaker_delete_exec;
 extern const struct step_exec sagemaker_endpoint_exec;
 extern const struct step_exec sagemaker_endpoint_config_exec;
@@ -61,6 +62,11 @@ static const struct step_type report = {
     "comparison table and report.md, report.json, report.html", 1,
     &report_exec};
 
+static const struct step_type s3_bucket = {
+    STEP_ABI_VERSION, "s3.bucket",
+    "make sure an S3 bucket exists (create it when missing)", 1,
+    &s3_bucket_exec};
+
 static const struct step_type sagemaker_delete = {
     STEP_ABI_VERSION, "sagemaker.delete",
     "delete endpoints, endpoint configs and models; idempotent", 1,
@@ -100,6 +106,7 @@ const struct step_type *const step_registry[] = {
     &gdelt_top_events,
     &logs_training_time,
     &report,
+    &s3_bucket,
     &sagemaker_delete,
     &sagemaker_endpoint,
     &sagemaker_endpoint_config,

@@ -130,11 +130,36 @@ int sm_algorithm_image(const char *algorithm, const char *region, char *out,
   return SR_EINVAL;
 }
 
+/* A tag value in SageMaker's alphabet (letters, digits, spaces and
+ * _.:/=+-@): "variant[5,ShardedByS3Key].train" becomes
+ * "variant:5+ShardedByS3Key.train". At most 256 characters. */
+static void tag_value(const char *id, char out[257])
+{
+  size_t i, n = 0;
+
+  for (i = 0; id[i] && n < 256; i++) {
+    char c = id[i];
+    if (c == '[')
+      out[n++] = ':';
+    else if (c == ',')
+      out[n++] = '+';
+    else if (c == ']')
+      continue;
+    else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+             (c >= '0' && c <= '9') || strchr(" _.:/=+-@", c))
+      out[n++] = c;
+    else
+      out[n++] = '_';
+  }
+  out[n] = '\0';
+}
+
 json_t *sm_tags(const struct step_ctx *ctx, const json_t *user_tags)
 {
   json_t *tags = json_array();
   const char *key;
   json_t *v;
+  char step[257];
 
   json_object_foreach((json_t *)user_tags, key, v)
   {
@@ -144,11 +169,9 @@ json_t *sm_tags(const struct step_ctx *ctx, const json_t *user_tags)
   }
   json_array_append_new(tags, json_pack("{s:s,s:s}", "Key", "sagerun:run",
                                         "Value", step_run_id(ctx)));
-  json_array_append_new(tags, json_pack("{s:s,s:s%}", "Key", "sagerun:step",
-                                        "Value", step_instance_id(ctx),
-                                        strlen(step_instance_id(ctx)) > 256
-                                            ? (size_t)256
-                                            : strlen(step_instance_id(ctx))));
+  tag_value(step_instance_id(ctx), step);
+  json_array_append_new(
+      tags, json_pack("{s:s,s:s}", "Key", "sagerun:step", "Value", step));
   return tags;
 }
 
