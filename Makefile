@@ -98,9 +98,11 @@ check: test
 deps:
 	@./scripts/install-deps
 
-# The main job: until the runner executes workflows, show the seed's DAG.
-run: $(O)/sagerun
-	$(O)/sagerun graph workflows/gdelt-distribution.yaml
+# The main job: the seed study end to end on the embedded engine (started
+# on demand), then its engine stopped. RUN_FLAGS passes more options, e.g.
+# RUN_FLAGS='-p instance_counts=[1,2,5]'.
+run: deps $(O)/sagerun
+	$(O)/sagerun run workflows/gdelt-distribution.yaml $(RUN_FLAGS)
 
 # Fuzzing: each target in tests/fuzz runs FUZZ_SECONDS under libFuzzer
 # with ASan+UBSan, from its seed corpus (copied, so the repo's stays as

@@ -65,45 +65,69 @@ static int answers(int port)
   return ok;
 }
 
-/* `sagerun local start [--port 0]`, by the binary running now. */
-static int start_engine(int any_port, char *err, size_t errlen)
+/* Whether the engine of dir runs a binary that has since been replaced
+ * (a rebuild): it could not start its training workers any more. */
+static int engine_outdated(const char *dir)
+{
+  char path[PATH_MAX + 32], exe[PATH_MAX];
+  FILE *f;
+  long pid = 0;
+  ssize_t n;
+
+  snprintf(path, sizeof(path), "%s/engine.pid", dir);
+  f = fopen(path, "r");
+  if (f == NULL)
+    return 0;
+  if (fscanf(f, "%ld", &pid) != 1)
+    pid = 0;
+  fclose(f);
+  if (pid <= 0)
+    return 0;
+  snprintf(path, sizeof(path), "/proc/%ld/exe", pid);
+  n = readlink(path, exe, sizeof(exe) - 1);
+  if (n <= 0)
+    return 0;
+  exe[n] = '\0';
+  return strstr(exe, " (deleted)") != NULL;
+}
+
+/* `sagerun local ARG...`, by the binary running now; 0 when it exits 0. */
+static int run_local(const char *a1, const char *a2, const char *a3)
 {
   char self[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
   pid_t pid;
   int status;
 
-  if (n <= 0) {
-    snprintf(err, errlen,
-             "cannot find the sagerun binary to start the "
-             "local engine");
+  if (n <= 0)
     return SR_EIO;
-  }
   self[n] = '\0';
   fflush(stdout);
   pid = fork();
-  if (pid < 0) {
-    snprintf(err, errlen, "cannot start the local engine: %s", strerror(errno));
+  if (pid < 0)
     return SR_EIO;
-  }
   if (pid == 0) {
     /* Its chatter goes to stderr; stdout belongs to the run's output. */
     dup2(2, 1);
-    if (any_port)
-      execl(self, self, "local", "start", "--port", "0", (char *)NULL);
-    else
-      execl(self, self, "local", "start", (char *)NULL);
+    execl(self, self, "local", a1, a2, a3, (char *)NULL);
     _exit(127);
   }
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
     ;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : SR_EIO;
+}
+
+/* `sagerun local start [--port 0]`, by the binary running now. */
+static int start_engine(int any_port, char *err, size_t errlen)
+{
+  int rc = any_port ? run_local("start", "--port", "0")
+                    : run_local("start", NULL, NULL);
+
+  if (rc)
     snprintf(err, errlen,
              "`sagerun local start` failed (see sagerun local "
              "logs)");
-    return SR_EIO;
-  }
-  return 0;
+  return rc;
 }
 
 int local_connect(char *url, size_t url_len, struct aws_credentials *creds,
@@ -121,6 +145,11 @@ int local_connect(char *url, size_t url_len, struct aws_credentials *creds,
     return SR_EINVAL;
   }
   port = read_port(dir);
+  if (port && answers(port) && engine_outdated(dir)) {
+    /* Restarted on the new binary; its data stays. */
+    run_local("stop", NULL, NULL);
+    port = 0;
+  }
   if (port == 0 || !answers(port)) {
     /* The usual port, else any free one (another engine, of another data
      * directory, may hold 4566). */

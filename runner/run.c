@@ -44,6 +44,27 @@ static int needs_aws(const struct workflow *wf)
   return 0;
 }
 
+/* The comparison tables of the run's report steps, and where the reports
+ * are: what a user of the seed study looks for at the end. */
+static void print_reports(const struct dag *dag, const struct exec_summary *s)
+{
+  size_t i;
+
+  for (i = 0; i < dag->count; i++) {
+    const struct dag_node *n = &dag->nodes[i];
+    json_t *out = json_object_get(s->outputs, n->id);
+    const char *table = json_string_value(json_object_get(out, "table"));
+    const char *html = json_string_value(json_object_get(out, "html"));
+    const char *md = json_string_value(json_object_get(out, "markdown"));
+    if (strcmp(n->step->type->name, "report") != 0 || table == NULL)
+      continue;
+    printf("\n%s\n", table);
+    if (md || html)
+      printf("report: %s%s%s\n", md ? md : "", md && html ? ", " : "",
+             html ? html : "");
+  }
+}
+
 /* runs/RUN next to the state database: the steps' files. */
 static char *run_dir(const char *state_path, const char *run_id)
 {
@@ -118,6 +139,8 @@ int run_execute(const struct cli_workflow_args *a, struct workflow *wf,
                      rc == 0     ? "succeeded"
                      : rc == 130 ? "interrupted"
                                  : "failed");
+    if (!a->json)
+      print_reports(dag, &summary);
     progress_summary(&progress, dag, &summary, rc);
     exec_summary_free(&summary);
   }
