@@ -66,5 +66,7 @@ static void plan_validates(const char *wf)
 TEST_TIMEOUT(peers_botocore_validates_plan, 60000);
 TEST(peers_botocore_validates_plan)
 {
+  plan_validates("workflows/gdelt-distribution.yaml");
+  plan_validates("workflows/quickstart.yaml");
   plan_validates("tests/data/sagemaker-steps.yaml");
 }
