@@ -5,6 +5,9 @@
  *   run-tests NAME...     tests whose name starts with one of NAME
  *   run-tests --list      names only
  *   run-tests --no-fork NAME   in-process, for a debugger */
+/* realpath() is XSI. */
+#define _XOPEN_SOURCE 700
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -105,6 +108,20 @@ int main(int argc, char **argv)
   const struct test_entry *t;
   int passed = 0, failed = 0, total = 0, n = 0, nofork = 0;
 
+  /* Absolute paths, so tests that change directory still find the
+   * binary and the sources. */
+  {
+    const char *bin = getenv("SAGERUN_BIN");
+    char *abs = realpath(bin && *bin ? bin : "build/default/sagerun", NULL);
+    if (abs)
+      setenv("SAGERUN_BIN", abs, 1);
+    free(abs);
+    abs = realpath(getenv("SAGERUN_SRCDIR") ? getenv("SAGERUN_SRCDIR") : ".",
+                   NULL);
+    if (abs)
+      setenv("SAGERUN_SRCDIR", abs, 1);
+    free(abs);
+  }
   if (argc > 1 && strcmp(argv[1], "--list") == 0) {
     for (t = tests; t->name; t++)
       puts(t->name);

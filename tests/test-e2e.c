@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "test.h"
 
 #define AWS_CLI "/usr/bin/aws"
@@ -20,12 +22,19 @@ static void sleep_ms(long ms)
   nanosleep(&ts, NULL);
 }
 
+static char workflow[4096];
+
 /* Each test has its own engine (data dir under the test's tmpdir, any
- * free port), stopped at the end. */
+ * free port, stopped at the end) and works in its own directory (reports
+ * are written relative to it), with the quickstart by absolute path
+ * (test_srcdir() is absolute: run-tests makes it so). */
 static void engine_env(char *dir, size_t len)
 {
+  snprintf(workflow, sizeof(workflow), "%s/workflows/quickstart.yaml",
+           test_srcdir());
   snprintf(dir, len, "%s/engine", test_tmpdir());
   setenv("SAGERUN_LOCAL_DIR", dir, 1);
+  ASSERT_EQ(0, chdir(test_tmpdir()));
 }
 
 static void engine_stop(void)
@@ -99,9 +108,8 @@ TEST(e2e_quickstart_on_local_engine)
   engine_env(dir, sizeof(dir));
   snprintf(state, sizeof(state), "%s/state.db", test_tmpdir());
   {
-    const char *argv[] = {
-        test_sagerun_bin(), "run", "workflows/quickstart.yaml",
-        "--state",          state, NULL};
+    const char *argv[] = {test_sagerun_bin(), "run", workflow,
+                          "--state",          state, NULL};
     status = test_exec(argv, NULL, &out, &err);
   }
   if (status != 0)
@@ -138,9 +146,8 @@ TEST(e2e_resume_reattaches_training)
   snprintf(state, sizeof(state), "%s/state.db", test_tmpdir());
   snprintf(log, sizeof(log), "%s/helper-0.log", test_tmpdir());
   {
-    const char *argv[] = {
-        test_sagerun_bin(), "run", "workflows/quickstart.yaml",
-        "--state",          state, NULL};
+    const char *argv[] = {test_sagerun_bin(), "run", workflow,
+                          "--state",          state, NULL};
     pid = test_helper_spawn(argv);
     ASSERT(pid > 0);
   }
@@ -176,4 +183,86 @@ TEST(e2e_resume_reattaches_training)
   ASSERT_EQ(0, count(out, "EndpointName"));
   free(out);
   engine_stop();
+}
+
+/* MSE of each variant from the run's report.json, in order. */
+static void report_mse(const char *run_out, double mse[2])
+{
+  const char *at = strstr(run_out, "\nreport: ");
+  char path[1024], *text;
+  json_t *doc, *variants;
+  size_t n;
+
+  ASSERT(at != NULL);
+  at++;
+  n = strcspn(at + 8, ",\n");
+  snprintf(path, sizeof(path), "%.*s", (int)n, at + 8);
+  /* report.md -> report.json beside it. */
+  ASSERT(n > 3);
+  memcpy(path + strlen(path) - 2, "json", 5);
+  text = test_read_file(path, NULL);
+  if (text == NULL)
+    printf("# no %s\n", path);
+  ASSERT(text != NULL);
+  doc = json_loads(text, 0, NULL);
+  ASSERT(doc != NULL);
+  variants = json_object_get(doc, "variants");
+  ASSERT_EQ(2, json_array_size(variants));
+  mse[0] =
+      json_number_value(json_object_get(json_array_get(variants, 0), "mse"));
+  mse[1] =
+      json_number_value(json_object_get(json_array_get(variants, 1), "mse"));
+  json_decref(doc);
+  free(text);
+}
+
+TEST_TIMEOUT(e2e_faults_same_outputs, 300000);
+TEST(e2e_faults_same_outputs)
+{
+  char dir[1024], state[1024], *out = NULL, *err = NULL;
+  double clean[2], faulty[2];
+  int status;
+
+  engine_env(dir, sizeof(dir));
+  snprintf(state, sizeof(state), "%s/clean.db", test_tmpdir());
+  {
+    const char *argv[] = {test_sagerun_bin(), "run", workflow,
+                          "--state",          state, NULL};
+    ASSERT_EQ(0, test_exec(argv, NULL, &out, &err));
+  }
+  report_mse(out, clean);
+  free(out);
+  free(err);
+  engine_stop();
+  /* The same study against an engine that throttles, fails and drops. */
+  snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "-faults");
+  setenv("SAGERUN_LOCAL_DIR", dir, 1);
+  {
+    const char *argv[] = {test_sagerun_bin(),
+                          "local",
+                          "start",
+                          "--port",
+                          "0",
+                          "--faults",
+                          "throttle=0.1,5xx=0.05,drop=0.02,seed=7",
+                          NULL};
+    ASSERT_EQ(0, test_exec(argv, NULL, &out, &err));
+    free(out);
+    free(err);
+  }
+  snprintf(state, sizeof(state), "%s/faulty.db", test_tmpdir());
+  {
+    const char *argv[] = {test_sagerun_bin(), "run", workflow,
+                          "--state",          state, NULL};
+    status = test_exec(argv, NULL, &out, &err);
+  }
+  if (status != 0)
+    printf("# %s\n# %s\n", out, err);
+  ASSERT_EQ(0, status);
+  report_mse(out, faulty);
+  free(out);
+  free(err);
+  engine_stop();
+  ASSERT(clean[0] > 0 && clean[1] > 0);
+  ASSERT(clean[0] == faulty[0] && clean[1] == faulty[1]);
 }
