@@ -73,7 +73,9 @@ struct exec {
   int handles;             /* open uv handles of ours */
   uv_signal_t sigint, sigterm;
   int signals;
-  uv_idle_t kick; /* starts ready nodes outside callbacks */
+  uv_idle_t kick;  /* starts ready nodes outside callbacks */
+  uv_timer_t tick; /* progress redraws */
+  int ticking;
   int kick_active;
 };
 
@@ -725,7 +727,16 @@ static void schedule(struct exec *ex)
     }
     if (!uv_is_closing((uv_handle_t *)&ex->kick))
       uv_close((uv_handle_t *)&ex->kick, handle_closed);
+    if (ex->ticking) {
+      uv_close((uv_handle_t *)&ex->tick, handle_closed);
+      ex->ticking = 0;
+    }
   }
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+  emit(t->data, EXEC_EVENT_TICK, (size_t)-1, NULL, 0);
 }
 
 static void signal_cb(uv_signal_t *sig, int signum)
@@ -863,6 +874,13 @@ int exec_run(uv_loop_t *loop, struct dag *dag, const struct exec_opts *opts,
   uv_idle_init(loop, &ex.kick);
   ex.kick.data = &ex;
   ex.handles++;
+  if (opts->ticks && opts->on_event) {
+    uv_timer_init(loop, &ex.tick);
+    ex.tick.data = &ex;
+    uv_timer_start(&ex.tick, tick_cb, 1000, 1000);
+    ex.handles++;
+    ex.ticking = 1;
+  }
   if (opts->handle_signals) {
     uv_signal_init(loop, &ex.sigint);
     uv_signal_init(loop, &ex.sigterm);

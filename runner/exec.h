@@ -35,7 +35,8 @@ enum exec_event_kind {
   EXEC_EVENT_LOG,
   EXEC_EVENT_FINISHED, /* status says how */
   EXEC_EVENT_RETRYING,
-  EXEC_EVENT_INTERRUPTED /* a signal arrived (node is NULL) */
+  EXEC_EVENT_INTERRUPTED, /* a signal arrived (node is NULL) */
+  EXEC_EVENT_TICK         /* a second passed (node is NULL): redraw */
 };
 
 struct exec_event {
@@ -68,6 +69,7 @@ struct exec_opts {
   void (*on_event)(void *data, const struct exec_event *ev);
   void *event_data;
   int handle_signals; /* install SIGINT/SIGTERM handlers */
+  int ticks;          /* send EXEC_EVENT_TICK every second */
 };
 
 struct exec_summary {

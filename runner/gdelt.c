@@ -1368,7 +1368,7 @@ static int split_block(struct splitter *sp, const char *p, size_t n)
  * bounded by the rows kept, whatever the file's size). Returns 1 when the
  * file cannot be mapped (the caller reads it instead). */
 static int scan_mapped(struct splitter *sp, struct gdelt_source *src,
-                       uint64_t start, const volatile int *cancel, char *err,
+                       uint64_t start, const atomic_int *cancel, char *err,
                        size_t errlen)
 {
   const char *base, *p, *e, *nl;
@@ -1397,7 +1397,7 @@ static int scan_mapped(struct splitter *sp, struct gdelt_source *src,
   while (p < e && !sp->stop) {
     if ((uint64_t)(p - base) >= next_check) {
       uint64_t done = (uint64_t)(p - base) / page * page;
-      if (cancel && *cancel) {
+      if (cancel && atomic_load_explicit(cancel, memory_order_relaxed)) {
         rc = SR_ECANCELED;
         snprintf(err, errlen, "canceled");
         break;
@@ -1423,7 +1423,7 @@ static int scan_mapped(struct splitter *sp, struct gdelt_source *src,
 
 int gdelt_scan_source(const struct gdelt_spec *s, struct gdelt_scan *sc,
                       struct gdelt_source *src, uint64_t start, uint64_t end,
-                      const volatile int *cancel, char *err, size_t errlen)
+                      const atomic_int *cancel, char *err, size_t errlen)
 {
   struct splitter sp;
   unsigned char *block;
@@ -1464,7 +1464,7 @@ int gdelt_scan_source(const struct gdelt_spec *s, struct gdelt_scan *sc,
   }
   for (;;) {
     const unsigned char *p;
-    if (cancel && *cancel) {
+    if (cancel && atomic_load_explicit(cancel, memory_order_relaxed)) {
       rc = SR_ECANCELED;
       snprintf(err, errlen, "canceled");
       break;
@@ -1812,7 +1812,8 @@ int gdelt_write(const struct gdelt_spec *s, const struct gdelt_scan *sc,
     struct out_file *f;
     part = i < ntrain ? 0 : 1;
     f = &files[part];
-    if ((i & 0xFFFF) == 0 && o->cancel && *o->cancel) {
+    if ((i & 0xFFFF) == 0 && o->cancel &&
+        atomic_load_explicit(o->cancel, memory_order_relaxed)) {
       rc = SR_ECANCELED;
       snprintf(err, errlen, "canceled");
       break;

@@ -24,6 +24,7 @@
 #ifndef SAGERUN_GDELT_H
 #define SAGERUN_GDELT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -171,7 +172,7 @@ void gdelt_source_close(struct gdelt_source *src);
  * why). */
 int gdelt_scan_source(const struct gdelt_spec *s, struct gdelt_scan *sc,
                       struct gdelt_source *src, uint64_t start, uint64_t end,
-                      const volatile int *cancel, char *err, size_t errlen);
+                      const atomic_int *cancel, char *err, size_t errlen);
 
 /* Codes by count, most frequent first, ties by code ascending (as
  * numbers under seed_compat). *out is malloc'ed, *n entries. */
@@ -190,7 +191,7 @@ struct gdelt_write_opts {
   double split;                /* share of rows to train, (0, 1] */
   const char *train_path;      /* local files, created or replaced */
   const char *validation_path; /* NULL when split is 1 */
-  const volatile int *cancel;
+  const atomic_int *cancel;
 };
 
 struct gdelt_write_result {

@@ -45,18 +45,18 @@ struct http_request_opts {
   long connect_timeout_ms; /* default 10 s */
   long total_timeout_ms;   /* default 0 = none for file bodies, 300 s else */
   /* Abort when fewer than low_speed_bytes/s for low_speed_time_s. */
-  long low_speed_bytes; /* default 1 */
+  long low_speed_bytes;  /* default 1 */
   long low_speed_time_s; /* default 60 */
 };
 
 struct http_response {
-  int status;  /* HTTP status; 0 when no response arrived */
-  int error;   /* 0, or a negative SR_ code for transport failures */
-  int curl_code; /* CURLcode when error != 0, for messages */
+  int status;             /* HTTP status; 0 when no response arrived */
+  int error;              /* 0, or a negative SR_ code for transport failures */
+  int curl_code;          /* CURLcode when error != 0, for messages */
   const char *error_text; /* curl's message, or "" */
   struct http_header *headers; /* names lowercased, in order */
   size_t nheaders;
-  struct buf body; /* empty when streamed to a file */
+  struct buf body;      /* empty when streamed to a file */
   long long body_bytes; /* received body bytes (memory or file) */
   double seconds;       /* total time */
 };
@@ -90,7 +90,7 @@ size_t http_client_active(const struct http_client *c);
 /* Cancels what is in flight (each callback runs with SR_ECANCELED), then
  * releases the client; close_cb runs when every handle is closed, after
  * which the loop has nothing left of the client. */
-void http_client_close(struct http_client *c,
-                       void (*close_cb)(void *data), void *data);
+void http_client_close(struct http_client *c, void (*close_cb)(void *data),
+                       void *data);
 
 #endif

@@ -61,9 +61,108 @@ static void print_json(struct progress *p, const struct exec_event *ev)
   json_decref(o);
 }
 
+static void print_line(struct progress *p, const struct exec_event *ev);
+
+void progress_free(struct progress *p)
+{
+  json_decref(p->running);
+  p->running = NULL;
+}
+
+static double now_s(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Erases the block of running steps drawn last. */
+static void live_erase(struct progress *p)
+{
+  if (p->drawn > 0)
+    fprintf(p->out, "\033[%dA\033[J", p->drawn);
+  p->drawn = 0;
+}
+
+/* Draws the running steps: id, elapsed time, detail (SecondaryStatus
+ * and the like). At most 20 lines; the rest are counted. */
+static void live_draw(struct progress *p)
+{
+  const char *key;
+  json_t *v;
+  double now = now_s();
+  int n = 0, more = 0;
+
+  if (json_object_size(p->running) == 0)
+    return;
+  fprintf(p->out, "%s-- running --%s\n", p->colour ? "\033[2m" : "",
+          p->colour ? "\033[0m" : "");
+  p->drawn = 1;
+  json_object_foreach(p->running, key, v)
+  {
+    long secs = (long)(now - json_number_value(json_object_get(v, "since")));
+    const char *detail = json_string_value(json_object_get(v, "detail"));
+    if (n == 20) {
+      more++;
+      continue;
+    }
+    fprintf(p->out, "  %-48.48s %3ld:%02ld  %.60s\n", key, secs / 60, secs % 60,
+            detail ? detail : "");
+    n++;
+    p->drawn++;
+  }
+  if (more) {
+    fprintf(p->out, "  ... and %d more\n", more);
+    p->drawn++;
+  }
+}
+
 void progress_event(void *data, const struct exec_event *ev)
 {
   struct progress *p = data;
+
+  if (ev->kind == EXEC_EVENT_LOG && !p->verbose)
+    return;
+  if (ev->kind == EXEC_EVENT_TICK) {
+    if (p->live) {
+      live_erase(p);
+      live_draw(p);
+      fflush(p->out);
+    }
+    return;
+  }
+  if (p->json) {
+    print_json(p, ev);
+    fflush(p->out);
+    return;
+  }
+  if (p->live) {
+    if (p->running == NULL)
+      p->running = json_object();
+    if (ev->node && ev->kind == EXEC_EVENT_STARTED)
+      json_object_set_new(
+          p->running, ev->node->id,
+          json_pack("{s:f,s:s}", "since", now_s(), "detail", "starting"));
+    else if (ev->node && ev->kind == EXEC_EVENT_PROGRESS)
+      json_object_set_new(json_object_get(p->running, ev->node->id), "detail",
+                          json_string(ev->text ? ev->text : ""));
+    else if (ev->node && (ev->kind == EXEC_EVENT_FINISHED ||
+                          ev->kind == EXEC_EVENT_RETRYING))
+      json_object_del(p->running, ev->node->id);
+    live_erase(p);
+    /* Progress shows in the block; lines above are the record. */
+    if (ev->kind != EXEC_EVENT_PROGRESS && ev->kind != EXEC_EVENT_STARTED)
+      print_line(p, ev);
+    live_draw(p);
+    fflush(p->out);
+    return;
+  }
+  print_line(p, ev);
+}
+
+static void print_line(struct progress *p, const struct exec_event *ev)
+{
   const char *green = p->colour ? "\033[32m" : "";
   const char *red = p->colour ? "\033[31m" : "";
   const char *dim = p->colour ? "\033[2m" : "";
@@ -71,13 +170,6 @@ void progress_event(void *data, const struct exec_event *ev)
   const char *colour = "";
   char t[16];
 
-  if (ev->kind == EXEC_EVENT_LOG && !p->verbose)
-    return;
-  if (p->json) {
-    print_json(p, ev);
-    fflush(p->out);
-    return;
-  }
   stamp(t);
   if (ev->kind == EXEC_EVENT_INTERRUPTED) {
     fprintf(p->out,

@@ -12,8 +12,15 @@ struct progress {
   int json;
   int colour;
   int verbose; /* step log lines too */
+  int live;    /* a terminal: keep a block of running steps at the bottom */
   const char *run_id;
+  /* Live view: running steps (id -> {"since": s, "detail": text}) and
+   * how many lines the block took when last drawn. */
+  json_t *running;
+  int drawn;
 };
+
+void progress_free(struct progress *p);
 
 /* An exec_opts.on_event callback; data is a struct progress. */
 void progress_event(void *data, const struct exec_event *ev);

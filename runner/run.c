@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../steps/step.h"
 #include "buf.h"
@@ -100,6 +101,8 @@ int run_execute(const struct cli_workflow_args *a, struct workflow *wf,
   progress.json = a->json;
   progress.verbose = a->verbose;
   progress.colour = !a->json && diag_use_colour(stdout);
+  /* A terminal gets a live block of running steps; a pipe plain lines. */
+  progress.live = !a->json && isatty(fileno(stdout));
   progress.run_id = run_id;
   if (!a->json)
     printf("%s %s of %s (%zu steps, target %s)\n",
@@ -116,6 +119,7 @@ int run_execute(const struct cli_workflow_args *a, struct workflow *wf,
   opts.on_event = progress_event;
   opts.event_data = &progress;
   opts.handle_signals = 1;
+  opts.ticks = progress.live;
   uv_loop_init(&loop);
   if (needs_aws(wf)) {
     char err[1024];
@@ -151,6 +155,7 @@ out:
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
   }
+  progress_free(&progress);
   free(dir);
   return rc;
 }

@@ -37,7 +37,7 @@ struct gdelt_job {
   gdelt_job_done_cb done;
   void *data;
 
-  volatile int cancel;
+  atomic_int cancel; /* set on the loop, read by the work items */
   int status;
   char err[512];
   const char *kind;
@@ -175,7 +175,7 @@ const char *gdelt_job_source_kind(const struct gdelt_job *job)
   return job->kind ? job->kind : "plain";
 }
 
-const volatile int *gdelt_job_cancel_flag(const struct gdelt_job *job)
+const atomic_int *gdelt_job_cancel_flag(const struct gdelt_job *job)
 {
   return &job->cancel;
 }
@@ -517,7 +517,7 @@ static int fetch_s3(struct gdelt_job *job)
   return rc;
 }
 
-int gdelt_job_start(const struct gdelt_job_opts *o, struct gdelt_job **out)
+static int job_start(const struct gdelt_job_opts *o, struct gdelt_job **out)
 {
   struct gdelt_job *job;
   int rc;
@@ -571,6 +571,27 @@ int gdelt_job_start(const struct gdelt_job_opts *o, struct gdelt_job **out)
   }
   job_release(job);
   return SR_ENOTSUP;
+}
+
+int gdelt_job_start(const struct gdelt_job_opts *o, struct gdelt_job **out,
+                    char *err, size_t errlen)
+{
+  int rc = job_start(o, out);
+
+  if (rc == 0)
+    return 0;
+  if (rc == SR_ENOTSUP && strncmp(o->source, "s3://", 5) == 0)
+    snprintf(err, errlen, "cannot read %s: this run has no AWS client",
+             o->source);
+  else if (rc == SR_ENOTSUP)
+    snprintf(err, errlen,
+             "cannot read %s: sources are s3://, file:// or http(s)://",
+             o->source);
+  else if (rc == SR_EINVAL)
+    snprintf(err, errlen, "cannot read %s: not a valid URI", o->source);
+  else
+    snprintf(err, errlen, "cannot read %s: %s", o->source, sr_strerror(rc));
+  return rc;
 }
 
 void gdelt_job_cancel(struct gdelt_job *job)

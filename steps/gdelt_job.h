@@ -30,7 +30,10 @@ struct gdelt_job_opts {
   void *data;
 };
 
-int gdelt_job_start(const struct gdelt_job_opts *o, struct gdelt_job **out);
+/* Returns 0, or a negative code with the reason in err ("cannot read
+ * SOURCE: ..."). */
+int gdelt_job_start(const struct gdelt_job_opts *o, struct gdelt_job **out,
+                    char *err, size_t errlen);
 
 /* Asks the job to stop; done then runs with SR_ECANCELED unless it had
  * already finished its work. */
@@ -41,7 +44,7 @@ struct gdelt_scan *gdelt_job_scan(struct gdelt_job *job);
 /* "plain", "gzip" or "zip", once scanned. */
 const char *gdelt_job_source_kind(const struct gdelt_job *job);
 /* The job's cancel flag, for finish to poll. */
-const volatile int *gdelt_job_cancel_flag(const struct gdelt_job *job);
+const atomic_int *gdelt_job_cancel_flag(const struct gdelt_job *job);
 /* The step's own directory for files (created on first use), or NULL when
  * it cannot be created. */
 const char *gdelt_job_dir(struct gdelt_job *job);

@@ -140,14 +140,18 @@ static json_t *prepare_outputs(struct prepare *p)
 static void upload_done(struct s3_op *op, const struct s3_result *r, void *data)
 {
   struct prepare *p = data;
+  const char *uri = "";
   size_t i;
 
-  for (i = 0; i < 2; i++)
-    if (p->ops[i] == op)
+  for (i = 0; i < 2; i++) {
+    if (p->ops[i] == op) {
       p->ops[i] = NULL;
+      uri = p->dest[i].uri;
+    }
+  }
   if (r->error && p->status == 0) {
     p->status = r->error;
-    snprintf(p->err, sizeof(p->err), "upload failed: %s%s%s",
+    snprintf(p->err, sizeof(p->err), "cannot upload %s: %s%s%s", uri,
              r->error_code ? r->error_code : sr_strerror(r->error),
              r->error_message ? ": " : "",
              r->error_message ? r->error_message : "");
@@ -267,7 +271,8 @@ static void prepare_done(struct gdelt_job *job, int status, const char *message,
     prepare_finish(p, SR_EIO, p->err);
     return;
   }
-  step_progress(p->ctx, "uploading %llu + %llu rows",
+  step_progress(p->ctx, "%s %llu + %llu rows",
+                p->dest[0].s3.bucket ? "uploading" : "wrote",
                 (unsigned long long)p->wr.train_rows,
                 (unsigned long long)p->wr.validation_rows);
   if (upload_start(p) > 0)
@@ -505,12 +510,9 @@ static int prepare_start(struct step_ctx *ctx)
   o.finish = prepare_write;
   o.done = prepare_done;
   o.data = p;
-  rc = gdelt_job_start(&o, &p->job);
+  rc = gdelt_job_start(&o, &p->job, err, sizeof(err));
   if (rc == 0)
     rc = prepare_locals(p, err, sizeof(err));
-  else
-    snprintf(err, sizeof(err), "cannot read %s: %s", source,
-             rc == SR_ENOTSUP ? "unsupported source" : sr_strerror(rc));
   if (rc && p->job) {
     /* The job is running: stop it; its done reports this failure. */
     p->status = rc;

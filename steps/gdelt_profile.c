@@ -134,7 +134,7 @@ static int profile_start(struct step_ctx *ctx)
   const char *source = json_string_value(json_object_get(in, "source"));
   struct gdelt_job_opts o;
   struct profile *p;
-  char err[256];
+  char err[512];
   size_t i;
   int rc;
 
@@ -201,12 +201,11 @@ static int profile_start(struct step_ctx *ctx)
   o.done = profile_done;
   o.data = p;
   step_set_data(ctx, p);
-  rc = gdelt_job_start(&o, &p->job);
+  rc = gdelt_job_start(&o, &p->job, err, sizeof(err));
   if (rc) {
     step_set_data(ctx, NULL);
     profile_free(p);
-    step_done(ctx, rc, NULL, "cannot read %s: %s", source,
-              rc == SR_ENOTSUP ? "unsupported source" : sr_strerror(rc));
+    step_done(ctx, rc, NULL, "%s", err);
   }
   return 0;
 }

@@ -94,7 +94,7 @@ static int top_start(struct step_ctx *ctx)
   const char *source = json_string_value(json_object_get(in, "source"));
   struct gdelt_job_opts o;
   struct top_events *t;
-  char err[256];
+  char err[512];
   int rc;
 
   if (json_array_size(events) > 0) {
@@ -138,15 +138,11 @@ static int top_start(struct step_ctx *ctx)
   o.done = top_done;
   o.data = t;
   step_set_data(ctx, t);
-  rc = gdelt_job_start(&o, &t->job);
+  rc = gdelt_job_start(&o, &t->job, err, sizeof(err));
   if (rc) {
     step_set_data(ctx, NULL);
     top_free(t);
-    if (rc == SR_ENOTSUP)
-      step_done(ctx, rc, NULL, "cannot read %s: unsupported source", source);
-    else
-      step_done(ctx, rc, NULL, "cannot read %s: %s", source, sr_strerror(rc));
-    return 0;
+    step_done(ctx, rc, NULL, "%s", err);
   }
   return 0;
 }

@@ -85,13 +85,13 @@ TEST(cli_validate_seed)
   ASSERT_EQ(0, run("validate", "workflows/gdelt-distribution.yaml", NULL, NULL,
                    NULL, &out, &err));
   ASSERT_CONTAINS(out, "ok: gdelt-distribution: ");
-  ASSERT_CONTAINS(out, "22 step instances");
+  ASSERT_CONTAINS(out, "23 step instances");
   free(out);
   free(err);
   /* A scaling sweep: 3 sizes x 2 distributions = 6 variants of 6 steps. */
   ASSERT_EQ(0, run("validate", "workflows/gdelt-distribution.yaml", "-p",
                    "instance_counts=[1, 2, 5]", NULL, &out, &err));
-  ASSERT_CONTAINS(out, "46 step instances");
+  ASSERT_CONTAINS(out, "47 step instances");
   free(out);
   free(err);
   ASSERT_EQ(0, run("validate", "workflows/quickstart.yaml", NULL, NULL, NULL,

@@ -1408,6 +1408,9 @@ TEST(gdelt_steps_report_failures)
            "  gone:\n"
            "    uses: gdelt.top_events\n"
            "    with: {source: \"file://%s/nope.tsv\"}\n"
+           "  noaws:\n"
+           "    uses: gdelt.profile\n"
+           "    with: {source: \"s3://gdelt-open-data/events/1979.csv\"}\n"
            "  strict:\n"
            "    uses: gdelt.top_events\n"
            "    with: {source: \"file://%s\", layout: daily}\n"
@@ -1431,9 +1434,11 @@ TEST(gdelt_steps_report_failures)
            test_tmpdir());
   run_local(wf, &r);
   ASSERT_EQ(1, r.rc);
-  ASSERT_EQ(3, r.s.failed);
+  ASSERT_EQ(4, r.s.failed);
   msg = json_string_value(json_object_get(r.s.errors, "gone"));
   ASSERT_CONTAINS(msg, "cannot open");
+  msg = json_string_value(json_object_get(r.s.errors, "noaws"));
+  ASSERT_CONTAINS(msg, "no AWS client");
   msg = json_string_value(json_object_get(r.s.errors, "missing"));
   ASSERT_CONTAINS(msg, "line ");
   ASSERT_CONTAINS(msg, "blank");
@@ -1748,6 +1753,44 @@ TEST(gdelt_steps_http_source)
   exec_summary_free(&r.s);
   free(src);
   free(gz);
+}
+
+/* A step canceled while its source downloads (a server that answers
+ * after 30 s; the step's timeout is 1 s) stops at once, and leaves no
+ * file behind. */
+TEST(gdelt_steps_cancel_while_downloading)
+{
+  char wf[2048];
+  const char *msg;
+  struct run r;
+  int port = test_http_server_start();
+
+  snprintf(wf, sizeof(wf),
+           "name: t\n"
+           "steps:\n"
+           "  slow:\n"
+           "    uses: gdelt.prepare\n"
+           "    timeout: 1\n"
+           "    with:\n"
+           "      source: \"http://127.0.0.1:%d/slow/30000\"\n"
+           "      events: [\"010\"]\n"
+           "      split: 1\n"
+           "      train: \"file://%s/never.data\"\n",
+           port, test_tmpdir());
+  run_local(wf, &r);
+  ASSERT_EQ(1, r.rc);
+  msg = json_string_value(json_object_get(r.s.errors, "slow"));
+  ASSERT(msg != NULL);
+  printf("# %s\n", msg);
+  {
+    char *t = path_in_tmp("never.data");
+    ASSERT(access(t, F_OK) != 0);
+    free(t);
+    t = path_in_tmp("gdelt-slow-1/source");
+    ASSERT(access(t, F_OK) != 0);
+    free(t);
+  }
+  exec_summary_free(&r.s);
 }
 
 /* ---- The pandas oracle --------------------------------------------------- */
