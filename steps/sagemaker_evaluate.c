@@ -20,6 +20,8 @@
 
 #define EVAL_MAX_RECORD (64u << 20)
 
+static unsigned long eval_files; /* names download files (loop only) */
+
 struct evaluate;
 
 struct payload {
@@ -447,9 +449,11 @@ static void download_next(struct evaluate *e)
     start_build(e);
     return;
   }
+  /* Evaluations of several variants run at once in one process: each
+   * object gets a file of its own. */
   buf_init(&path, 4096);
-  buf_addf(&path, "%s/evaluate-%zu-%d.data", step_work_dir(e->ctx), e->next_key,
-           getpid());
+  buf_addf(&path, "%s/evaluate-%d-%lu.data", step_work_dir(e->ctx), getpid(),
+           ++eval_files);
   e->files[e->next_key] = buf_detach(&path, NULL);
   step_progress(e->ctx, "downloading %s", e->keys[e->next_key]);
   if (step_planning(e->ctx)) {
