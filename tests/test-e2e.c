@@ -99,6 +99,84 @@ static int count(const char *text, const char *needle)
   return n;
 }
 
+/* The report agrees with the steps' own outputs in the state store: both
+ * variants trained with their distribution type, have a training time,
+ * billable seconds and a finite MSE. */
+static void check_report_against_state(const char *state)
+{
+  const char *argv[] = {test_sagerun_bin(), "status", "--state", state,
+                        "--json",           NULL};
+  char *out = NULL, *err = NULL, path[4096], *text;
+  json_t *status, *steps, *row, *report, *variants, *v;
+  const char *dists[] = {"ShardedByS3Key", "FullyReplicated"};
+  size_t i, k;
+
+  ASSERT_EQ(0, test_exec(argv, NULL, &out, &err));
+  status = json_loads(out, 0, NULL);
+  ASSERT(status != NULL);
+  free(out);
+  free(err);
+  steps = json_object_get(status, "steps");
+  /* The report step's outputs name its files. */
+  report = NULL;
+  json_array_foreach(steps, i, row)
+  {
+    if (strcmp(json_string_value(json_object_get(row, "instance")), "report") ==
+        0)
+      snprintf(path, sizeof(path), "%s",
+               json_string_value(
+                   json_object_get(json_object_get(row, "outputs"), "json")));
+  }
+  text = test_read_file(path, NULL);
+  ASSERT(text != NULL);
+  report = json_loads(text, 0, NULL);
+  free(text);
+  ASSERT(report != NULL);
+  variants = json_object_get(report, "variants");
+  ASSERT_EQ(2, json_array_size(variants));
+  for (k = 0; k < 2; k++) {
+    char train[128], evaluate[128];
+    json_t *train_out = NULL, *eval_out = NULL, *train_in = NULL;
+    snprintf(train, sizeof(train), "variant[2,%s].train", dists[k]);
+    snprintf(evaluate, sizeof(evaluate), "variant[2,%s].evaluate", dists[k]);
+    json_array_foreach(steps, i, row)
+    {
+      const char *id = json_string_value(json_object_get(row, "instance"));
+      if (strcmp(id, train) == 0) {
+        train_out = json_object_get(row, "outputs");
+        train_in = json_object_get(row, "inputs");
+      } else if (strcmp(id, evaluate) == 0) {
+        eval_out = json_object_get(row, "outputs");
+      }
+    }
+    ASSERT(train_out && eval_out && train_in);
+    /* The train channel went out with this variant's distribution. */
+    ASSERT_STR_EQ(
+        dists[k],
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(train_in, "channels"), "train"),
+            "distribution")));
+    v = NULL;
+    json_array_foreach(variants, i, row)
+    {
+      if (strcmp(json_string_value(json_object_get(row, "name")),
+                 json_string_value(json_object_get(train_out, "name"))) == 0)
+        v = row;
+    }
+    ASSERT(v != NULL);
+    ASSERT(json_number_value(json_object_get(v, "training_seconds")) > 0);
+    ASSERT(json_number_value(json_object_get(v, "billable_seconds")) > 0);
+    ASSERT(json_number_value(json_object_get(v, "mse")) > 0);
+    ASSERT(json_number_value(json_object_get(v, "mse")) < 1e6);
+    ASSERT(json_number_value(json_object_get(v, "mse")) ==
+           json_number_value(json_object_get(eval_out, "mse")));
+    ASSERT_STR_EQ("Completed",
+                  json_string_value(json_object_get(train_out, "status")));
+  }
+  json_decref(report);
+  json_decref(status);
+}
+
 TEST_TIMEOUT(e2e_quickstart_on_local_engine, 300000);
 TEST(e2e_quickstart_on_local_engine)
 {
@@ -120,6 +198,7 @@ TEST(e2e_quickstart_on_local_engine)
   ASSERT_CONTAINS(out, "report: reports/");
   free(out);
   free(err);
+  check_report_against_state(state);
   if (access(AWS_CLI, X_OK) == 0) {
     out = engine_list("list-endpoints");
     ASSERT_EQ(0, count(out, "EndpointName"));
