@@ -240,8 +240,7 @@ static unsigned js_inst_types(const json_t *v)
   return 0;
 }
 
-/* The name users know v's type by: "integer" only for JSON integers. */
-static const char *js_type_name(const json_t *v)
+const char *jsonschema_type_name(const json_t *v)
 {
   switch (json_typeof(v)) {
   case JSON_OBJECT:
@@ -415,7 +414,7 @@ static int b_value(struct buf *b, const json_t *v)
  * as the "found ..." of type mismatches. */
 static int b_typed(struct buf *b, const json_t *v)
 {
-  int rc = buf_adds(b, js_type_name(v));
+  int rc = buf_adds(b, jsonschema_type_name(v));
 
   if (rc == 0 && !json_is_object(v) && !json_is_array(v) && !json_is_null(v))
     rc = buf_addc(b, ' ');
@@ -1905,7 +1904,7 @@ static int cc_resolve(struct js_cc *cc, struct js_node *n)
   if (!json_is_object(target) && !json_is_boolean(target)) {
     rc = cc_fail(cc, SR_EINVAL, n->path, "$ref",
                  "\"%s\" points to a %s, not a schema", n->ref,
-                 js_type_name(target));
+                 jsonschema_type_name(target));
     goto out;
   }
   n->ref_target = json_is_boolean(target) ? NULL : map_get(cc->s, target);

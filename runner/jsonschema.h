@@ -81,4 +81,8 @@ int jsonschema_validate(const struct jsonschema *schema, const json_t *instance,
 
 void jsonschema_free(struct jsonschema *schema);
 
+/* The JSON Schema type name of v ("integer" only for JSON integers,
+ * "number" for reals, "null", ...). */
+const char *jsonschema_type_name(const json_t *v);
+
 #endif

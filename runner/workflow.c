@@ -162,27 +162,6 @@ static int schema_load(struct loader *l, const char *path, json_t **json,
 
 /* ---- Params ------------------------------------------------------------ */
 
-static const char *json_type_name(const json_t *v)
-{
-  switch (json_typeof(v)) {
-  case JSON_OBJECT:
-    return "object";
-  case JSON_ARRAY:
-    return "array";
-  case JSON_STRING:
-    return "string";
-  case JSON_INTEGER:
-    return "integer";
-  case JSON_REAL:
-    return "number";
-  case JSON_TRUE:
-  case JSON_FALSE:
-    return "boolean";
-  default:
-    return NULL;
-  }
-}
-
 static struct wf_param *param_find(struct workflow *wf, const char *name)
 {
   size_t i;
@@ -247,7 +226,8 @@ static int params_declare(struct loader *l, const struct ynode *params)
       json_object_del(v, "description");
       p->schema = v;
     } else {
-      const char *type = json_type_name(v);
+      /* A null default says nothing about the type. */
+      const char *type = json_is_null(v) ? NULL : jsonschema_type_name(v);
       p->value = v;
       p->schema = json_object();
       if (p->schema == NULL)
