@@ -9,6 +9,13 @@ tests/test-linear-learner.c and bench/bench-train.c.
         for absolute loss, fitted on at most 4,000 rows to keep its linear
         program small) and mean_mse (predicting the training mean).
 
+    ll_sklearn.py ref TRAIN VALID DIM
+        The best linear models on all of TRAIN, scored on VALID (used by
+        tests/test-local-seed.c): linear_mse (LinearRegression), lad_mse
+        and lad_mae (QuantileRegressor at the median, no penalty, highs:
+        least absolute deviations, the best linear model for absolute
+        loss) and mean_mse.
+
     ll_sklearn.py bench TRAIN VALID DIM EPOCHS
         Times StandardScaler + SGDRegressor (squared loss, EPOCHS passes
         over the rows in order, no early stop) on TRAIN; prints
@@ -56,6 +63,17 @@ def fit(train, valid, dim):
     print("mean_mse %.9g" % np.mean((np.mean(y) - vy) ** 2))
 
 
+def ref(train, valid, dim):
+    x, y = load(train, dim)
+    vx, vy = load(valid, dim)
+    lin = LinearRegression().fit(x, y)
+    print("linear_mse %.9g" % np.mean((lin.predict(vx) - vy) ** 2))
+    lad = QuantileRegressor(quantile=0.5, alpha=0, solver="highs").fit(x, y)
+    print("lad_mse %.9g" % np.mean((lad.predict(vx) - vy) ** 2))
+    print("lad_mae %.9g" % np.mean(np.abs(lad.predict(vx) - vy)))
+    print("mean_mse %.9g" % np.mean((np.mean(y) - vy) ** 2))
+
+
 def bench(train, valid, dim, epochs):
     x, y = load(train, dim)
     vx, vy = load(valid, dim)
@@ -77,6 +95,8 @@ def bench(train, valid, dim, epochs):
 def main(argv):
     if len(argv) == 5 and argv[1] == "fit":
         fit(argv[2], argv[3], int(argv[4]))
+    elif len(argv) == 5 and argv[1] == "ref":
+        ref(argv[2], argv[3], int(argv[4]))
     elif len(argv) == 6 and argv[1] == "bench":
         bench(argv[2], argv[3], int(argv[4]), int(argv[5]))
     else:
