@@ -88,13 +88,26 @@ int buf_addc(struct buf *b, char c)
 int buf_vaddf(struct buf *b, const char *fmt, va_list ap)
 {
   va_list ap2;
+  size_t room = b->priv_alloc ? b->priv_alloc - b->priv_len : 0;
   int n, rc;
 
+  /* Format straight into the free space when it fits (the common case):
+   * one pass instead of measuring first. */
   va_copy(ap2, ap);
-  n = vsnprintf(NULL, 0, fmt, ap2);
+  n = room ? vsnprintf(b->priv_data + b->priv_len, room, fmt, ap2)
+           : vsnprintf(NULL, 0, fmt, ap2);
   va_end(ap2);
-  if (n < 0)
+  if (n < 0) {
+    if (room)
+      b->priv_data[b->priv_len] = '\0';
     return SR_EINVAL;
+  }
+  if ((size_t)n < room && b->priv_len + (size_t)n <= b->priv_cap) {
+    b->priv_len += (size_t)n;
+    return 0;
+  }
+  if (room)
+    b->priv_data[b->priv_len] = '\0';
   rc = buf_grow(b, (size_t)n);
   if (rc)
     return rc;

@@ -45,3 +45,29 @@ TEST(buf_cap_frees_on_failure)
   ASSERT_STR_EQ("o", buf_str(&b));
   buf_free(&b);
 }
+
+TEST(buf_format_across_the_allocation)
+{
+  struct buf b;
+  char big[300];
+  int i;
+
+  memset(big, 'x', sizeof(big) - 1);
+  big[sizeof(big) - 1] = '\0';
+  buf_init(&b, 1 << 20);
+  /* Small adds fill the allocation, then one larger than what is left. */
+  for (i = 0; i < 10; i++)
+    ASSERT_EQ(0, buf_addf(&b, "%d", i));
+  ASSERT_EQ(0, buf_addf(&b, "<%s>", big));
+  ASSERT_EQ(10 + 2 + 299, buf_len(&b));
+  ASSERT(strncmp(buf_str(&b), "0123456789<xxx", 14) == 0);
+  ASSERT_EQ('>', buf_str(&b)[buf_len(&b) - 1]);
+  ASSERT_EQ('\0', buf_str(&b)[buf_len(&b)]);
+  buf_free(&b);
+  /* At the cap: a format that would pass it fails and frees. */
+  buf_init(&b, 8);
+  ASSERT_EQ(0, buf_addf(&b, "%s", "1234"));
+  ASSERT_EQ(SR_ETOOBIG, buf_addf(&b, "%s", "56789"));
+  ASSERT_EQ(0, buf_len(&b));
+  buf_free(&b);
+}
