@@ -319,6 +319,13 @@ static int record_row(struct llio_parser *p, const struct recordio_example *ex,
                 "record %zu: the sparse tensor's keys do not fit its shape "
                 "of %zu",
                 index, p->dim);
+  /* Float32 bytes can spell NaN or infinity, which CSV and JSON refuse
+   * as text; let them through here and they poison training's weights
+   * and hosting's scores (found by tests/fuzz/fuzz-payload.c). */
+  for (d = 0; d < p->dim; d++)
+    if (!isfinite(p->priv_row[d]))
+      return fail(p, "record %zu: feature %zu is not a finite number", index,
+                  d + 1);
   *y = 0;
   if (p->labelled) {
     double v;

@@ -593,6 +593,59 @@ static int parse_xml_field(const struct buf *body, const char *root_name,
   return rc;
 }
 
+int s3_parse_response(const char *operation, const void *body, size_t len,
+                      s3_done_cb cb, void *data)
+{
+  struct s3_result r;
+  struct s3_op *op;
+  struct buf b;
+  int rc;
+
+  op = op_new(NULL, S3_LIST, "", NULL, cb, data);
+  if (op == NULL)
+    return SR_ENOMEM;
+  buf_init(&b, BUF_CAP_DEFAULT);
+  rc = buf_add(&b, body, len);
+  if (rc) {
+    op_free(op);
+    buf_free(&b);
+    return SR_ENOMEM;
+  }
+  if (strcmp(operation, "ListObjectsV2") == 0)
+    rc = parse_list(op, &b);
+  else if (strcmp(operation, "DeleteObjects") == 0)
+    rc = parse_delete_result(op, &b);
+  else if (strcmp(operation, "CreateMultipartUpload") == 0)
+    rc = parse_xml_field(&b, "InitiateMultipartUploadResult", "UploadId",
+                         &op->upload_id);
+  else if (strcmp(operation, "CompleteMultipartUpload") == 0)
+    rc =
+        parse_xml_field(&b, "CompleteMultipartUploadResult", "ETag", &op->etag);
+  else {
+    op_free(op);
+    buf_free(&b);
+    return SR_EINVAL;
+  }
+  buf_free(&b);
+  memset(&r, 0, sizeof(r));
+  r.error = rc;
+  r.content_length = -1;
+  r.etag = op->etag;
+  r.upload_id = op->upload_id;
+  r.objects = op->objects;
+  r.nobjects = op->nobjects;
+  r.prefixes = op->prefixes;
+  r.nprefixes = op->nprefixes;
+  r.truncated = op->truncated;
+  r.next_token = op->next_token;
+  r.pages = op->pages;
+  r.errors = op->errors;
+  r.nerrors = op->nerrors;
+  cb(NULL, &r, data);
+  op_free(op);
+  return 0;
+}
+
 static int list_query(const struct s3_op *op, const char *token, struct buf *q)
 {
   int rc = buf_adds(q, "list-type=2&encoding-type=url");

@@ -176,6 +176,16 @@ struct s3_upload_opts {
 int s3_upload_file(struct aws_client *c, const struct s3_upload_opts *o,
                    s3_done_cb cb, void *data, struct s3_op **out);
 
+/* Parses body as S3's answer to operation ("ListObjectsV2",
+ * "DeleteObjects", "CreateMultipartUpload" or "CompleteMultipartUpload")
+ * with the code a live call runs, and runs cb once with the outcome
+ * (error 0, SR_EPARSE or SR_ENOMEM; op NULL; no http_status). It exists
+ * so the response parsers can be tested and fuzzed without a server
+ * (tests/fuzz/fuzz-s3xml.c). Returns 0, or SR_EINVAL for another
+ * operation (cb does not run) or SR_ENOMEM. */
+int s3_parse_response(const char *operation, const void *body, size_t len,
+                      s3_done_cb cb, void *data);
+
 /* GetObject into path (see s3_get_object). */
 int s3_download_file(struct aws_client *c, const char *bucket, const char *key,
                      const char *path, s3_done_cb cb, void *data,

@@ -1212,6 +1212,44 @@ TEST(local_training_number_parser)
   }
 }
 
+static int count_row(void *arg, const float *x, float y)
+{
+  (void)x;
+  (void)y;
+  ++*(int *)arg;
+  return 0;
+}
+
+/* Found by tests/fuzz/fuzz-payload.c: RecordIO features are raw Float32
+ * bytes, which can be NaN or infinity; the parser passed them on. */
+TEST(local_training_recordio_nonfinite_features)
+{
+  float bad[3][3] = {{1, NAN, 3}, {INFINITY, 2, 3}, {1, 2, -INFINITY}};
+  float good[3] = {1, 2, 3}, label = 1;
+  struct llio_parser p;
+  struct buf err, rec;
+  int i, rows;
+
+  for (i = 0; i < 3; i++) {
+    buf_init(&err, 4096);
+    buf_init(&rec, 1 << 20);
+    ASSERT_EQ(0, recordio_write_dense(&rec, good, 3, &label, 1,
+                                      RECORDIO_SPLIT_MAGIC));
+    ASSERT_EQ(0, recordio_write_dense(&rec, bad[i], 3, &label, 1,
+                                      RECORDIO_SPLIT_MAGIC));
+    rows = 0;
+    llio_init(&p, 0, i == 2, &err);
+    ASSERT_EQ(SR_EINVAL, llio_recordio(&p, buf_str(&rec), buf_len(&rec),
+                                       count_row, &rows));
+    ASSERT_EQ(1, rows);
+    ASSERT_CONTAINS(buf_str(&err), "record 2: feature");
+    ASSERT_CONTAINS(buf_str(&err), "is not a finite number");
+    llio_free(&p);
+    buf_free(&rec);
+    buf_free(&err);
+  }
+}
+
 /* ---- peers
  * ------------------------------------------------------------------- */
 
