@@ -146,6 +146,14 @@ fuzz: deps $(FUZZ_TARGETS:%=$(FUZZ_O)/%)
 	         $(FUZZ_O)/$$t-timeout-* 2>/dev/null || exit 1; \
 	done
 
+# Fault injection and crash trials (tests/chaos/chaos.py): the quickstart
+# against engines with injected faults (CHAOS_SEEDS), then the runner
+# SIGKILLed at 40+ points and resumed, then torn and corrupted state
+# databases; each checked with the engine's own List calls (aws CLI).
+CHAOS_SEEDS ?= 1,2,3
+chaos: deps $(O)/sagerun
+	/usr/bin/python3 tests/chaos/chaos.py --sagerun $(O)/sagerun --seeds $(CHAOS_SEEDS)
+
 # Benchmarks print tables; bench/RESULTS.md records them.
 BENCH_SRC := $(wildcard bench/bench-*.c)
 $(O)/bench-%: $(O)/bench/bench-%.o $(LIB_OBJ)
@@ -176,6 +184,7 @@ clean:
 
 .SECONDARY:
 
-.PHONY: all test test-one check deps run lint format install clean fuzz bench
+.PHONY: all test test-one check deps run lint format install clean fuzz bench \
+        chaos
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -2,6 +2,7 @@
  * resumed; what succeeded is reused, the rest runs; a second runner on a
  * live run is refused. */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -237,4 +238,52 @@ TEST(resume_explain_says_why)
     free(err);
   }
   free(run_id);
+}
+
+/* A state file whose pages are damaged (not something an interrupted
+ * write leaves: SQLite's WAL rolls those back) is refused with a clear
+ * error. Before, a query over the damaged page failed, the failure read
+ * as "no row", and `runs` showed an empty history. */
+TEST(resume_refuses_damaged_state)
+{
+  const char *dir = test_tmpdir();
+  char wf[1024], state[1024], junk[512];
+  char *out = NULL, *err = NULL;
+  FILE *f;
+  size_t i;
+
+  snprintf(wf, sizeof(wf), "%s/d.yaml", dir);
+  snprintf(state, sizeof(state), "%s/state.db", dir);
+  ASSERT_EQ(0, test_write_file(wf, "name: d\nsteps:\n"
+                                   "  a: {uses: core.echo, with: {values: "
+                                   "{v: 1}}}\n"));
+  {
+    const char *argv[] = {test_sagerun_bin(), "run", wf,
+                          "--state",          state, NULL};
+    ASSERT_EQ(0, test_exec(argv, NULL, &out, &err));
+    free(out);
+    free(err);
+  }
+  /* Page 2 (4096-byte pages): the first table's root. */
+  for (i = 0; i < sizeof(junk); i++)
+    junk[i] = (char)(i * 37 + 11);
+  f = fopen(state, "r+b");
+  ASSERT(f != NULL);
+  ASSERT_EQ(0, fseek(f, 4096, SEEK_SET));
+  ASSERT_EQ(sizeof(junk), fwrite(junk, 1, sizeof(junk), f));
+  ASSERT_EQ(0, fclose(f));
+  {
+    const char *argv[] = {test_sagerun_bin(), "runs", "--state", state, NULL};
+    ASSERT(test_exec(argv, NULL, &out, &err) != 0);
+  }
+  ASSERT_CONTAINS(err, "is damaged (SQLite quick_check:");
+  free(out);
+  free(err);
+  {
+    const char *argv[] = {test_sagerun_bin(), "resume", "--state", state, NULL};
+    ASSERT(test_exec(argv, NULL, &out, &err) != 0);
+  }
+  ASSERT_CONTAINS(err, "is damaged");
+  free(out);
+  free(err);
 }
