@@ -374,7 +374,9 @@ static int js_dump_cb(const char *buffer, size_t size, void *data)
   size_t room = JS_RENDER_MAX - d->len;
 
   if (size > room) {
-    memcpy(d->data + d->len, buffer, room);
+    /* One byte more than kept: the cut backs off to a UTF-8 boundary by
+     * looking at the byte that follows it. */
+    memcpy(d->data + d->len, buffer, room + 1);
     d->len += room;
     d->cut = 1;
     return -1; /* enough: stop jansson dumping a huge value */
