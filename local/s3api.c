@@ -114,17 +114,6 @@ int s3api_op_body_to_store(enum s3api_op op)
 
 /* --- small helpers --- */
 
-static int hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 static int ascii_lower(int c)
 {
   return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
@@ -142,26 +131,12 @@ static int name_eq(const char *a, const char *b)
  * string; *outlen gets its length (it may hold NUL bytes). */
 static char *decode(const char *s, size_t len, int plus, size_t *outlen)
 {
-  char *out = malloc(len + 1);
-  size_t i, k = 0;
+  struct buf b;
 
-  if (out == NULL)
+  buf_init(&b, len + 1);
+  if (sigv4_uri_decode(&b, s, len, plus) != 0)
     return NULL;
-  for (i = 0; i < len; i++) {
-    if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 &&
-        hexval(s[i + 2]) >= 0) {
-      out[k++] = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
-      i += 2;
-    } else if (plus && s[i] == '+') {
-      out[k++] = ' ';
-    } else {
-      out[k++] = s[i];
-    }
-  }
-  out[k] = '\0';
-  if (outlen)
-    *outlen = k;
-  return out;
+  return buf_detach(&b, outlen);
 }
 
 /* <tag>escaped text</tag> */

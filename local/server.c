@@ -40,7 +40,9 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "../runner/buf.h"
 #include "../runner/error.h"
+#include "../runner/sigv4.h"
 #include "s3api.h"
 #include "s3store.h"
 #include "verify.h"
@@ -321,23 +323,12 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind,
   return MHD_YES;
 }
 
-static int hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* "/endpoints/NAME/invocations" -> NAME decoded (malloc'ed), or NULL. */
 static char *runtime_endpoint(const char *path)
 {
   static const char pre[] = "/endpoints/", post[] = "/invocations";
-  size_t len = strlen(path), n, i, k = 0;
-  char *out;
+  size_t len = strlen(path), n;
+  struct buf b;
 
   if (len <= sizeof(pre) - 1 + sizeof(post) - 1 ||
       strncmp(path, pre, sizeof(pre) - 1) != 0 ||
@@ -347,20 +338,10 @@ static char *runtime_endpoint(const char *path)
   path += sizeof(pre) - 1;
   if (memchr(path, '/', n))
     return NULL;
-  out = malloc(n + 1);
-  if (out == NULL)
+  buf_init(&b, n + 1);
+  if (sigv4_uri_decode(&b, path, n, 0) != 0)
     return NULL;
-  for (i = 0; i < n; i++) {
-    if (path[i] == '%' && i + 2 < n && hexval(path[i + 1]) >= 0 &&
-        hexval(path[i + 2]) >= 0) {
-      out[k++] = (char)(hexval(path[i + 1]) << 4 | hexval(path[i + 2]));
-      i += 2;
-    } else {
-      out[k++] = path[i];
-    }
-  }
-  out[k] = '\0';
-  return out;
+  return buf_detach(&b, NULL);
 }
 
 /* Whether the query names an S3 multipart or delete subresource: a POST

@@ -11,6 +11,7 @@
 
 #include "../runner/buf.h"
 #include "../runner/error.h"
+#include "../runner/sigv4.h"
 
 #define VERIFY_CAP ((size_t)1 << 20)
 #define VERIFY_MAX_HEADERS 64
@@ -161,43 +162,25 @@ static const char *query_raw(const char *query, const char *name, size_t *len)
   return NULL;
 }
 
-static int hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* Query parameter name percent-decoded into out (size outlen); 0, or -1
  * when absent or too long. */
 static int query_get(const char *query, const char *name, char *out,
                      size_t outlen)
 {
-  size_t len, i, k = 0;
+  size_t len;
   const char *v = query_raw(query, name, &len);
+  struct buf b;
+  int rc;
 
   if (v == NULL)
     return -1;
-  for (i = 0; i < len; i++) {
-    char c = v[i];
-
-    if (c == '%' && i + 2 < len && hexval(v[i + 1]) >= 0 &&
-        hexval(v[i + 2]) >= 0) {
-      c = (char)(hexval(v[i + 1]) << 4 | hexval(v[i + 2]));
-      i += 2;
-    } else if (c == '+') {
-      c = ' ';
-    }
-    if (k + 1 >= outlen)
-      return -1;
-    out[k++] = c;
-  }
-  out[k] = '\0';
-  return 0;
+  buf_init(&b, len + 1);
+  rc =
+      sigv4_uri_decode(&b, v, len, 1) != 0 || buf_len(&b) + 1 > outlen ? -1 : 0;
+  if (rc == 0)
+    memcpy(out, buf_str(&b), buf_len(&b) + 1);
+  buf_free(&b);
+  return rc;
 }
 
 long long local_verify_parse_time(const char *s)

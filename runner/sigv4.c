@@ -228,9 +228,7 @@ static int encode_once(struct buf *out, const char *s, size_t len, int in_query)
   return rc;
 }
 
-/* Appends s with '+' and %XX decoded, as Python's unquote_plus does
- * (malformed escapes stay literal). */
-static int unquote_plus(struct buf *out, const char *s, size_t len)
+int sigv4_uri_decode(struct buf *out, const char *s, size_t len, int plus)
 {
   size_t i;
   int rc = 0;
@@ -239,7 +237,7 @@ static int unquote_plus(struct buf *out, const char *s, size_t len)
     unsigned char c = (unsigned char)s[i];
     int hi, lo;
 
-    if (c == '+') {
+    if (plus && c == '+') {
       rc = buf_addc(out, ' ');
       continue;
     }
@@ -423,14 +421,14 @@ static int presign_operation_params(struct buf *out, const char *query)
     if (end > p) {
       eq = memchr(p, '=', (size_t)(end - p));
       buf_reset(&tmp);
-      rc = unquote_plus(&tmp, p, (size_t)((eq ? eq : end) - p));
+      rc = sigv4_uri_decode(&tmp, p, (size_t)((eq ? eq : end) - p), 1);
       if (rc == 0)
         rc = sigv4_uri_encode(out, buf_str(&tmp), buf_len(&tmp), 0);
       if (rc == 0)
         rc = buf_addc(out, '=');
       buf_reset(&tmp);
       if (rc == 0 && eq)
-        rc = unquote_plus(&tmp, eq + 1, (size_t)(end - eq - 1));
+        rc = sigv4_uri_decode(&tmp, eq + 1, (size_t)(end - eq - 1), 1);
       if (rc == 0)
         rc = sigv4_uri_encode(out, buf_str(&tmp), buf_len(&tmp), 0);
       if (rc == 0)

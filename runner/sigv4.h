@@ -104,6 +104,12 @@ void sigv4_payload_hash(const void *data, size_t len, char out[65]);
  * returns 0 or SR_EIO. */
 int sigv4_payload_hash_file(FILE *f, char out[65]);
 
+/* Percent-decoding, the other way: %XX decoded (malformed escapes stay
+ * literal), and '+' as a space when plus (query strings, as Python's
+ * unquote_plus). Appends to out (which may then hold NUL bytes); returns
+ * 0 or the buf error. */
+int sigv4_uri_decode(struct buf *out, const char *s, size_t len, int plus);
+
 /* Percent-encoding with AWS's unreserved set (A-Z a-z 0-9 - _ . ~);
  * keep_slash leaves '/' as is (paths). Appends to out. */
 int sigv4_uri_encode(struct buf *out, const char *s, size_t len,

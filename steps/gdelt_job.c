@@ -13,6 +13,7 @@
 #include "../runner/error.h"
 #include "../runner/http.h"
 #include "../runner/s3.h"
+#include "../runner/sigv4.h"
 
 /* Chunks smaller than this are not worth a work item of their own. */
 #define CHUNK_MIN ((uint64_t)8 << 20)
@@ -56,17 +57,6 @@ struct gdelt_job {
 
 /* ---- Helpers ------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 char *gdelt_file_uri_path(const char *uri)
 {
   const char *p;
@@ -78,15 +68,8 @@ char *gdelt_file_uri_path(const char *uri)
   if (strncmp(p, "localhost/", 10) == 0)
     p += 9;
   buf_init(&b, 1 << 16);
-  for (; *p; p++) {
-    if (*p == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-      if (buf_addc(&b, (char)(hexval(p[1]) * 16 + hexval(p[2]))))
-        return NULL;
-      p += 2;
-    } else if (buf_addc(&b, *p)) {
-      return NULL;
-    }
-  }
+  if (sigv4_uri_decode(&b, p, strlen(p), 0) != 0)
+    return NULL;
   if (buf_len(&b) == 0 || strlen(buf_str(&b)) != buf_len(&b)) {
     buf_free(&b);
     return NULL;
