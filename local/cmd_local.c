@@ -30,6 +30,7 @@
 #include "../runner/cli.h"
 #include "../runner/commands.h"
 #include "../runner/error.h"
+#include "../runner/target.h"
 #include "credentials.h"
 #include "engine.h"
 #include "worker.h" /* issue 6: the hidden `local worker` */
@@ -777,6 +778,100 @@ static int parse_args(int argc, char **argv, struct local_args *a)
     return EXIT_USAGE;
   }
   return data_dir_resolve(dir, a->data_dir) == 0 ? 0 : EXIT_USAGE;
+}
+
+/* ---- How a run reaches the engine (target local) ---------------------- */
+
+/* `sagerun local A1 [A2 A3]`, by the binary running now, its chatter on
+ * stderr (stdout belongs to the run's output); 0 when it exits 0. */
+static int run_self(const char *a1, const char *a2, const char *a3)
+{
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  pid_t pid;
+  int status;
+
+  if (n <= 0)
+    return SR_EIO;
+  self[n] = '\0';
+  fflush(stdout);
+  pid = fork();
+  if (pid < 0)
+    return SR_EIO;
+  if (pid == 0) {
+    dup2(2, 1);
+    execl(self, self, "local", a1, a2, a3, (char *)NULL);
+    _exit(127);
+  }
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : SR_EIO;
+}
+
+/* Whether the engine runs a binary that has since been replaced (a
+ * rebuild): it could not start its training workers any more. */
+static int engine_outdated(const struct local_args *a)
+{
+  char path[64], exe[PATH_MAX];
+  pid_t pid = engine_pid(a);
+  ssize_t n;
+
+  if (pid <= 0)
+    return 0;
+  snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pid);
+  n = readlink(path, exe, sizeof(exe) - 1);
+  if (n <= 0)
+    return 0;
+  exe[n] = '\0';
+  return strstr(exe, " (deleted)") != NULL;
+}
+
+int local_connect(char *url, size_t url_len, struct aws_credentials *creds,
+                  char *err, size_t errlen)
+{
+  struct local_args a;
+  struct local_credentials lc;
+  int port, rc;
+
+  memset(creds, 0, sizeof(*creds));
+  memset(&a, 0, sizeof(a));
+  if (data_dir_resolve(NULL, a.data_dir) != 0) {
+    snprintf(err, errlen, "no data directory for the local engine");
+    return SR_EINVAL;
+  }
+  port = read_port(&a);
+  if (port && port_answers(NULL, port) && engine_outdated(&a)) {
+    /* Restarted on the new binary; its data stays. */
+    run_self("stop", NULL, NULL);
+    port = 0;
+  }
+  if (port == 0 || !port_answers(NULL, port)) {
+    /* The usual port, else any free one (another engine, of another data
+     * directory, may hold 4566). */
+    if (run_self("start", NULL, NULL) != 0 &&
+        run_self("start", "--port", "0") != 0) {
+      snprintf(err, errlen,
+               "`sagerun local start` failed (see sagerun "
+               "local logs)");
+      return SR_EIO;
+    }
+    port = read_port(&a);
+    if (port == 0 || !port_answers(NULL, port)) {
+      snprintf(err, errlen, "the local engine started but does not answer");
+      return SR_ECONN;
+    }
+  }
+  rc = local_credentials_load(a.data_dir, &lc, err, errlen);
+  if (rc)
+    return rc;
+  snprintf(url, url_len, "http://127.0.0.1:%d", port);
+  creds->access_key_id = strdup(lc.access_key_id);
+  creds->secret_access_key = strdup(lc.secret_access_key);
+  creds->source = "static";
+  local_credentials_clear(&lc);
+  if (creds->access_key_id == NULL || creds->secret_access_key == NULL)
+    return SR_ENOMEM;
+  return 0;
 }
 
 int cmd_local(int argc, char **argv)

@@ -22,7 +22,7 @@ int target_open(uv_loop_t *loop, const char *target, const char *region_flag,
 void target_close(uv_loop_t *loop, struct aws_client *aws);
 
 /* The embedded engine for target local: its URL and credentials, starting
- * it when it is not running (local/connect.c). */
+ * it when it is not running (local/cmd_local.c). */
 int local_connect(char *url, size_t url_len, struct aws_credentials *creds,
                   char *err, size_t errlen);
 
