@@ -7,6 +7,7 @@
 
 #include "diag.h"
 #include "error.h"
+#include "state.h"
 
 void cli_error(const char *cmd, const char *fmt, ...)
 {
@@ -153,6 +154,18 @@ const char *cli_state_path(const struct cli_workflow_args *a)
   if (a && a->state_path)
     return a->state_path;
   return env && *env ? env : ".sagerun/state.db";
+}
+
+int cli_state_open(const char *cmd, const struct cli_workflow_args *a,
+                   struct state **state)
+{
+  char err[512] = "";
+
+  if (state_open(cli_state_path(a), state, err, sizeof(err)) != 0) {
+    cli_error(cmd, "%s", err);
+    return EXIT_FAILED;
+  }
+  return 0;
 }
 
 int cli_load(const struct cli_workflow_args *a, struct workflow **wf,

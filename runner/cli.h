@@ -51,6 +51,12 @@ int cli_parse_workflow_args(const struct cli_command *cmd, int argc,
 /* The state database: --state, SAGERUN_STATE, or .sagerun/state.db. */
 const char *cli_state_path(const struct cli_workflow_args *a);
 
+struct state;
+/* Opens it for command cmd; on failure says why on stderr and returns
+ * EXIT_FAILED, else 0. */
+int cli_state_open(const char *cmd, const struct cli_workflow_args *a,
+                   struct state **state);
+
 /* Loads and expands; on failure prints the errors to stderr and returns
  * EXIT_USAGE (or EXIT_FAILED when out of memory). */
 int cli_load(const struct cli_workflow_args *a, struct workflow **wf,

@@ -62,7 +62,7 @@ int cmd_destroy(int argc, char **argv)
   struct state *state = NULL;
   struct diags diags;
   json_t *run = NULL, *ledger = NULL;
-  char err[512] = "", *text = NULL;
+  char *text = NULL;
   int rc;
 
   diags_init(&diags);
@@ -77,11 +77,9 @@ int cmd_destroy(int argc, char **argv)
   }
   if (rc)
     goto out;
-  if (state_open(cli_state_path(&a), &state, err, sizeof(err)) != 0) {
-    cli_error("destroy", "%s", err);
-    rc = EXIT_FAILED;
+  rc = cli_state_open("destroy", &a, &state);
+  if (rc)
     goto out;
-  }
   run = state_run_get(state, a.path, NULL);
   if (run == NULL) {
     cli_error("destroy", "no run %s in %s", a.path, cli_state_path(&a));

@@ -54,7 +54,7 @@ int cmd_explain(int argc, char **argv)
   struct workflow *wf = NULL;
   struct dag *dag = NULL;
   struct state *state = NULL;
-  json_t *run = NULL, *rows = NULL, *prior = NULL, **outputs = NULL, *row;
+  json_t *run = NULL, *prior = NULL, **outputs = NULL;
   json_t *info = NULL;
   size_t *levels = NULL, i, n, found = 0;
   const char *run_id = NULL, *step = NULL;
@@ -91,11 +91,9 @@ int cmd_explain(int argc, char **argv)
   }
   if (rc)
     goto out;
-  if (state_open(cli_state_path(&a), &state, err, sizeof(err)) != 0) {
-    cli_error("explain", "%s", err);
-    rc = EXIT_FAILED;
+  rc = cli_state_open("explain", &a, &state);
+  if (rc)
     goto out;
-  }
   run = state_run_get(state, run_id, NULL);
   if (run == NULL) {
     cli_error("explain", "no run %s in %s", run_id, cli_state_path(&a));
@@ -107,10 +105,7 @@ int cmd_explain(int argc, char **argv)
   rc = cli_load(&a, &wf, &dag);
   if (rc)
     goto out;
-  rows = state_steps_list(state, run_id);
-  prior = json_object();
-  json_array_foreach(rows, i, row) json_object_set(
-      prior, json_string_value(json_object_get(row, "instance")), row);
+  prior = state_steps_by_instance(state, run_id);
   n = dag->count;
   info = exec_run_info(dag, run_id,
                        json_string_value(json_object_get(run, "started_at")),
@@ -191,7 +186,6 @@ out:
   free(reruns);
   json_decref(info);
   json_decref(prior);
-  json_decref(rows);
   json_decref(run);
   state_close(state);
   dag_free(dag);

@@ -45,10 +45,8 @@ int cmd_resume(int argc, char **argv)
   struct workflow *wf = NULL;
   struct dag *dag = NULL;
   struct state *state = NULL;
-  json_t *run = NULL, *rows = NULL, *prior = NULL, *row;
+  json_t *run = NULL, *prior = NULL;
   const char *run_id, *status;
-  char err[512] = "";
-  size_t i;
   int rc;
 
   rc = cli_parse_workflow_args(cmd, argc, argv, CLI_RUN | CLI_NO_PATH, &a);
@@ -58,12 +56,9 @@ int cmd_resume(int argc, char **argv)
   }
   if (rc)
     goto out;
-  rc = state_open(cli_state_path(&a), &state, err, sizeof(err));
-  if (rc) {
-    cli_error("resume", "%s", err);
-    rc = EXIT_FAILED;
+  rc = cli_state_open("resume", &a, &state);
+  if (rc)
     goto out;
-  }
   run = find_run(state, a.path);
   if (run == NULL) {
     cli_error("resume", "no unfinished run%s%s in %s", a.path ? " " : "",
@@ -100,14 +95,10 @@ int cmd_resume(int argc, char **argv)
     rc = EXIT_USAGE;
     goto out;
   }
-  rows = state_steps_list(state, run_id);
-  prior = json_object();
-  json_array_foreach(rows, i, row) json_object_set(
-      prior, json_string_value(json_object_get(row, "instance")), row);
+  prior = state_steps_by_instance(state, run_id);
   rc = run_execute(&a, wf, dag, state, run, prior);
 out:
   json_decref(prior);
-  json_decref(rows);
   json_decref(run);
   state_close(state);
   dag_free(dag);

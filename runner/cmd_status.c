@@ -8,18 +8,6 @@
 #include "error.h"
 #include "state.h"
 
-static int open_state(const char *cmd, const struct cli_workflow_args *a,
-                      struct state **state)
-{
-  char err[512] = "";
-
-  if (state_open(cli_state_path(a), state, err, sizeof(err)) != 0) {
-    cli_error(cmd, "%s", err);
-    return EXIT_FAILED;
-  }
-  return 0;
-}
-
 static const char *text(const json_t *row, const char *key)
 {
   const char *s = json_string_value(json_object_get(row, key));
@@ -42,7 +30,7 @@ int cmd_runs(int argc, char **argv)
     goto out;
   }
   if (rc == 0)
-    rc = open_state("runs", &a, &state);
+    rc = cli_state_open("runs", &a, &state);
   if (rc)
     goto out;
   runs = state_runs_list(state, 0);
@@ -80,7 +68,7 @@ int cmd_status(int argc, char **argv)
     goto out;
   }
   if (rc == 0)
-    rc = open_state("status", &a, &state);
+    rc = cli_state_open("status", &a, &state);
   if (rc)
     goto out;
   if (a.path) {

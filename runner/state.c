@@ -395,6 +395,22 @@ json_t *state_steps_list(struct state *s, const char *run_id)
                     run_id, NULL, 0);
 }
 
+json_t *state_steps_by_instance(struct state *s, const char *run_id)
+{
+  json_t *rows = state_steps_list(s, run_id), *by = json_object(), *row;
+  size_t i;
+
+  if (rows == NULL || by == NULL) {
+    json_decref(rows);
+    json_decref(by);
+    return NULL;
+  }
+  json_array_foreach(rows, i, row) json_object_set(
+      by, json_string_value(json_object_get(row, "instance")), row);
+  json_decref(rows);
+  return by;
+}
+
 int state_journal_intent(struct state *s, const char *run_id,
                          const char *instance, int attempt, const char *kind,
                          const char *name, const json_t *details)

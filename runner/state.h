@@ -41,6 +41,9 @@ int state_step_update(struct state *s, const char *run_id, const char *instance,
 json_t *state_step_get(struct state *s, const char *run_id,
                        const char *instance);
 json_t *state_steps_list(struct state *s, const char *run_id);
+/* The same rows as an object keyed by instance id (what resume and
+ * explain compare against). New reference, or NULL. */
+json_t *state_steps_by_instance(struct state *s, const char *run_id);
 
 /* Journal and ledger. */
 int state_journal_intent(struct state *s, const char *run_id,
