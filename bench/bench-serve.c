@@ -1,19 +1,28 @@
 /* Endpoint scoring of 5 MB CSV payloads (issue 6): a linear-learner model
- * trained by a real training job on a local engine opened in this process
- * (its worker is the sagerun binary next to this one), served by a real
- * endpoint, invoked through local_runtime_invoke, the function the
- * engine's HTTP front calls for InvokeEndpoint. HTTP transfer and SigV4
- * are therefore not in the numbers: this measures the scoring path (CSV
- * parse, predict, JSON answer) on the engine's one loop thread.
+ * trained by a real training job, served by a real endpoint of the local
+ * engine, invoked over HTTP with SigV4 as a client would.
  *
- * Two measurements, printed as a Markdown table:
- * - one client: invocations back to back; MB/s of payload;
- * - 8 concurrent clients: 8 threads each invoking in a loop. The engine
- *   scores on its one loop, so invocations are serialised by a mutex, as
- *   the loop serialises them; a request's latency runs from the moment
- *   its client issues it (queueing for the core included) to the answer.
- * Goal: at least 150 MB/s and p99 under 100 ms with 8 clients. */
+ * Setup: an engine opened in this process trains the model (its worker
+ * is the sagerun binary next to this one) and creates endpoint "ep";
+ * then `sagerun local start` serves the same data directory, and the
+ * endpoint comes back InService from the engine's database.
+ *
+ * Rows of the table (Markdown):
+ * - in-process: the scoring path alone (local_runtime_invoke: CSV parse,
+ *   predict, JSON answer on the thread pool), one request at a time;
+ * - HTTP, engine on one core: the engine process pinned to CPU 0
+ *   (taskset) and the clients to CPU 1, 1 client then 8 concurrent
+ *   clients, each invoking in a closed loop (the next request when the
+ *   answer came); latency from sending to the whole answer;
+ * - HTTP, engine on all cores: the same 8 clients, nothing pinned.
+ * Clients are threads with their own libcurl handle (keep-alive), each
+ * request signed anew by runner/sigv4.h (the payload's hash computed
+ * once); every answer is checked to hold one score per row.
+ * Goal: at least 150 MB/s, and p99 under 100 ms with 8 clients. */
+#define _GNU_SOURCE /* sched_setaffinity */
+#include <curl/curl.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,16 +32,19 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "../local/credentials.h"
 #include "../local/engine.h"
 #include "../local/s3store.h"
 #include "../runner/buf.h"
+#include "../runner/floattext.h"
+#include "../runner/sigv4.h"
 
 #define ROLE "arn:aws:iam::123456789012:role/SageMakerRole"
 #define LL_IMAGE "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1"
 #define DIM 25
 #define PAYLOAD (5u << 20)
 #define CLIENTS 8
-#define PER_CLIENT 12
+#define PER_CLIENT 16
 #define SEQUENTIAL 40
 
 static uint64_t rng_state = 7;
@@ -73,8 +85,11 @@ static int add_row(struct buf *b, int labelled)
     rc |= buf_addf(b, "%.4g,",
                    3 + 0.05 * f[0] + 0.2 * (double)code / 5 +
                        3 * (uniform() - 0.5));
-  rc |= buf_addf(b, "%.9g,%.9g,%.9g,%.9g,%.9g", f[0], (double)(float)f[1],
-                 (double)(float)f[2], (double)(float)f[3], (double)(float)f[4]);
+  for (j = 0; j < 5; j++) {
+    if (j)
+      rc |= buf_addc(b, ',');
+    rc |= floattext_add(b, (float)f[j]);
+  }
   for (j = 0; j < 20; j++)
     rc |= buf_adds(b, j == code ? ",1" : ",0");
   rc |= buf_addc(b, '\n');
@@ -221,80 +236,6 @@ static int train_and_host(struct local_engine *e)
                      "EndpointStatus", "Creating", "InService");
 }
 
-struct shared {
-  struct local_engine *e;
-  const struct buf *payload;
-  size_t rows;
-  /* The engine's one loop, as a FIFO ticket lock: the loop answers
-   * requests in arrival order (a plain mutex would let one client starve
-   * the others, which the loop does not). */
-  uv_mutex_t lock;
-  uv_cond_t turn;
-  unsigned long next_ticket, serving;
-  int failed;
-};
-
-struct client {
-  struct shared *s;
-  double lat_ms[PER_CLIENT];
-  uv_thread_t tid;
-};
-
-/* One invocation; checks the answer has a score per row. */
-static int invoke(struct shared *s)
-{
-  struct local_error err;
-  char *body = NULL, ct[128];
-  size_t len = 0, n = 0;
-  const char *p;
-  int rc;
-
-  memset(&err, 0, sizeof(err));
-  rc = local_runtime_invoke(s->e, "ep", "text/csv", "application/json",
-                            buf_str(s->payload), buf_len(s->payload), &body,
-                            &len, ct, sizeof(ct), &err);
-  if (rc != 0) {
-    fprintf(stderr, "bench-serve: invoke: %s: %s\n", err.code, err.message);
-    free(body);
-    return -1;
-  }
-  for (p = body; (p = strstr(p, "\"score\"")) != NULL; p += 7)
-    n++;
-  free(body);
-  if (n != s->rows) {
-    fprintf(stderr, "bench-serve: %zu scores for %zu rows\n", n, s->rows);
-    return -1;
-  }
-  return 0;
-}
-
-static void client_main(void *arg)
-{
-  struct client *c = arg;
-  size_t i;
-
-  for (i = 0; i < PER_CLIENT; i++) {
-    double t0 = now_s();
-    int rc;
-
-    unsigned long ticket;
-
-    uv_mutex_lock(&c->s->lock);
-    ticket = c->s->next_ticket++;
-    while (c->s->serving != ticket)
-      uv_cond_wait(&c->s->turn, &c->s->lock);
-    uv_mutex_unlock(&c->s->lock);
-    rc = invoke(c->s);
-    uv_mutex_lock(&c->s->lock);
-    c->s->serving++;
-    uv_cond_broadcast(&c->s->turn);
-    uv_mutex_unlock(&c->s->lock);
-    c->lat_ms[i] = (now_s() - t0) * 1e3;
-    if (rc)
-      c->s->failed = 1;
-  }
-}
-
 static int cmp_double(const void *a, const void *b)
 {
   double x = *(const double *)a, y = *(const double *)b;
@@ -344,96 +285,330 @@ static void remove_dir(const char *dir)
     waitpid(pid, &status, 0);
 }
 
+/* ---- the scoring path in-process ------------------------------------- */
+
+struct answer_wait {
+  struct local_runtime_answer a;
+  int done;
+};
+
+static void answered(struct local_runtime_answer *a, void *arg)
+{
+  struct answer_wait *w = arg;
+
+  w->a = *a;
+  w->done = 1;
+}
+
+/* Counts the scores in a JSON answer. */
+static size_t count_scores(const char *body, size_t len)
+{
+  const char *p = body, *end = body + len;
+  size_t n = 0;
+
+  while ((p = memchr(p, 's', (size_t)(end - p))) != NULL) {
+    if (end - p >= 5 && memcmp(p, "score", 5) == 0)
+      n++;
+    p++;
+  }
+  return n;
+}
+
+static int invoke_in_process(struct local_engine *e, const struct buf *payload,
+                             size_t rows)
+{
+  struct local_runtime_request r = {"ep", "text/csv",       "application/json",
+                                    NULL, buf_str(payload), buf_len(payload)};
+  struct answer_wait w;
+  struct local_error err;
+  size_t n;
+
+  memset(&w, 0, sizeof(w));
+  if (local_runtime_invoke(e, &r, answered, &w, &err) != 0) {
+    fprintf(stderr, "bench-serve: invoke: %s: %s\n", err.code, err.message);
+    return -1;
+  }
+  while (!w.done)
+    uv_run(local_engine_loop(e), UV_RUN_ONCE);
+  if (w.a.failed) {
+    fprintf(stderr, "bench-serve: invoke: %s: %s\n", w.a.err.code,
+            w.a.err.message);
+    return -1;
+  }
+  n = count_scores(w.a.body, w.a.len);
+  free(w.a.body);
+  if (n != rows) {
+    fprintf(stderr, "bench-serve: %zu scores for %zu rows\n", n, rows);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- over HTTP -------------------------------------------------------- */
+
+struct target {
+  char url[128];
+  char host[64];
+  struct local_credentials cred;
+  const struct buf *payload;
+  char payload_hash[65];
+  size_t rows;
+};
+
+struct client {
+  const struct target *t;
+  CURL *curl;
+  struct buf answer;
+  double lat_ms[PER_CLIENT];
+  size_t n;
+  int failed;
+  uv_thread_t tid;
+};
+
+static size_t take_answer(char *data, size_t size, size_t n, void *arg)
+{
+  struct client *c = arg;
+
+  return buf_add(&c->answer, data, size * n) == 0 ? size * n : 0;
+}
+
+/* One signed InvokeEndpoint; 0 when the answer has a score per row. */
+static int invoke_http(struct client *c)
+{
+  const struct target *t = c->t;
+  struct sigv4_header h[3] = {{"Host", t->host},
+                              {"Content-Type", "text/csv"},
+                              {"Accept", "application/json"}};
+  struct sigv4_request req = {
+      "POST", "/endpoints/ep/invocations", "", h, 3, t->payload_hash};
+  struct sigv4_credentials cred = {t->cred.access_key_id,
+                                   t->cred.secret_access_key, NULL};
+  struct sigv4_params p = {"us-east-1", "sagemaker", time(NULL), 0, 0, &cred};
+  struct sigv4_result sig;
+  struct curl_slist *list = NULL;
+  char line[1024], url[256];
+  long status = 0;
+  size_t i, n;
+  int rc = -1;
+
+  sigv4_result_init(&sig);
+  if (sigv4_sign_header(&req, &p, &sig) != 0)
+    goto out;
+  list = curl_slist_append(list, "Content-Type: text/csv");
+  list = curl_slist_append(list, "Accept: application/json");
+  list = curl_slist_append(list, "Expect:");
+  for (i = 0; i < sig.nheaders_to_add; i++) {
+    snprintf(line, sizeof(line), "%s: %s", sig.headers_to_add[i].name,
+             sig.headers_to_add[i].value);
+    list = curl_slist_append(list, line);
+  }
+  snprintf(url, sizeof(url), "%s/endpoints/ep/invocations", t->url);
+  buf_reset(&c->answer);
+  curl_easy_setopt(c->curl, CURLOPT_URL, url);
+  curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, buf_str(t->payload));
+  curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                   (curl_off_t)buf_len(t->payload));
+  curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, take_answer);
+  curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
+  if (curl_easy_perform(c->curl) != CURLE_OK)
+    goto out;
+  curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+  if (status != 200)
+    goto out;
+  n = count_scores(buf_str(&c->answer), buf_len(&c->answer));
+  if (n == t->rows)
+    rc = 0;
+  else
+    fprintf(stderr, "bench-serve: %zu scores for %zu rows\n", n, t->rows);
+out:
+  if (rc && status && status != 200)
+    fprintf(stderr, "bench-serve: HTTP %ld: %.300s\n", status,
+            buf_str(&c->answer));
+  curl_slist_free_all(list);
+  sigv4_result_free(&sig);
+  return rc;
+}
+
+static int client_init(struct client *c, const struct target *t)
+{
+  memset(c, 0, sizeof(*c));
+  c->t = t;
+  buf_init(&c->answer, (size_t)1 << 28);
+  c->curl = curl_easy_init();
+  return c->curl ? 0 : -1;
+}
+
+static void client_free(struct client *c)
+{
+  curl_easy_cleanup(c->curl);
+  buf_free(&c->answer);
+}
+
+static void client_main(void *arg)
+{
+  struct client *c = arg;
+
+  for (c->n = 0; c->n < PER_CLIENT; c->n++) {
+    double t0 = now_s();
+
+    if (invoke_http(c) != 0) {
+      c->failed = 1;
+      return;
+    }
+    c->lat_ms[c->n] = (now_s() - t0) * 1e3;
+  }
+}
+
+static void print_row(const char *what, int clients, double mb, size_t rows,
+                      double *lat, size_t n, double wall)
+{
+  qsort(lat, n, sizeof(double), cmp_double);
+  printf("| %-28s | %7d | %10.2f | %12zu | %8zu | %6.1f | %6.1f | %6.1f |\n",
+         what, clients, mb, rows, n, mb * (double)n / wall, pct(lat, n, 0.5),
+         pct(lat, n, 0.99));
+}
+
+/* 1 client, then (when clients > 1) that many at once. */
+static int measure_http(const struct target *t, const char *what, int clients)
+{
+  static struct client c[CLIENTS];
+  double lat[CLIENTS * PER_CLIENT], t0, wall,
+      mb = (double)buf_len(t->payload) / 1e6;
+  size_t i, k, n = 0;
+  int failed = 0;
+
+  for (i = 0; i < (size_t)clients; i++)
+    if (client_init(&c[i], t) != 0)
+      return -1;
+  for (i = 0; i < 3; i++) /* warm up: connections, first pages */
+    if (invoke_http(&c[0]) != 0)
+      return -1;
+  t0 = now_s();
+  if (clients == 1) {
+    client_main(&c[0]);
+  } else {
+    for (i = 0; i < (size_t)clients; i++)
+      if (uv_thread_create(&c[i].tid, client_main, &c[i]) != 0)
+        return -1;
+    for (i = 0; i < (size_t)clients; i++)
+      uv_thread_join(&c[i].tid);
+  }
+  wall = now_s() - t0;
+  for (i = 0; i < (size_t)clients; i++) {
+    failed |= c[i].failed;
+    for (k = 0; k < c[i].n; k++)
+      lat[n++] = c[i].lat_ms[k];
+    client_free(&c[i]);
+  }
+  if (failed)
+    return -1;
+  print_row(what, clients, mb, t->rows, lat, n, wall);
+  return 0;
+}
+
+/* Pins the calling thread (and the threads it starts) to cpu. */
+static void pin(int cpu)
+{
+  cpu_set_t set;
+
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  sched_setaffinity(0, sizeof(set), &set);
+}
+
+static void unpin(void)
+{
+  cpu_set_t set;
+  long i, n = sysconf(_SC_NPROCESSORS_ONLN);
+
+  CPU_ZERO(&set);
+  for (i = 0; i < n && i < CPU_SETSIZE; i++)
+    CPU_SET((int)i, &set);
+  sched_setaffinity(0, sizeof(set), &set);
+}
+
+static int run_quiet(const char *cmd)
+{
+  int rc = system(cmd);
+
+  return rc == 0 ? 0 : -1;
+}
+
+/* Starts `sagerun local start` on dir (under taskset when cpu >= 0) and
+ * waits until the endpoint answers. */
+static int engine_start(const char *sagerun, const char *dir, int cpu,
+                        struct target *t)
+{
+  char cmd[2048], path[600], err[256];
+  struct client probe;
+  FILE *f;
+  int port = 0, i;
+
+  if (cpu >= 0)
+    snprintf(cmd, sizeof(cmd),
+             "taskset -c %d %s local start --port 0 --data-dir %s "
+             ">/dev/null 2>&1",
+             cpu, sagerun, dir);
+  else
+    snprintf(cmd, sizeof(cmd),
+             "%s local start --port 0 --data-dir %s >/dev/null 2>&1", sagerun,
+             dir);
+  if (run_quiet(cmd) != 0)
+    return -1;
+  snprintf(path, sizeof(path), "%s/engine.port", dir);
+  f = fopen(path, "r");
+  if (f == NULL || fscanf(f, "%d", &port) != 1) {
+    if (f)
+      fclose(f);
+    return -1;
+  }
+  fclose(f);
+  snprintf(t->url, sizeof(t->url), "http://127.0.0.1:%d", port);
+  snprintf(t->host, sizeof(t->host), "127.0.0.1:%d", port);
+  if (local_credentials_load(dir, &t->cred, err, sizeof(err)) != 0) {
+    fprintf(stderr, "bench-serve: %s\n", err);
+    return -1;
+  }
+  /* The endpoint's hosting reloads the model after the start. */
+  if (client_init(&probe, t) != 0)
+    return -1;
+  for (i = 0; i < 300 && invoke_http(&probe) != 0; i++)
+    usleep(100000);
+  client_free(&probe);
+  return i < 300 ? 0 : -1;
+}
+
+static void engine_stop(const char *sagerun, const char *dir)
+{
+  char cmd[2048];
+
+  snprintf(cmd, sizeof(cmd), "%s local stop --data-dir %s >/dev/null 2>&1",
+           sagerun, dir);
+  if (run_quiet(cmd) != 0)
+    fprintf(stderr, "bench-serve: could not stop the engine\n");
+}
+
 static void closed_cb(void *arg)
 {
   *(int *)arg = 1;
 }
 
-static int measure(struct shared *s)
+/* Trains and hosts on an engine in this process, and measures the
+ * scoring path there; the engine is closed again after. */
+static int setup_in_process(const char *dir, const struct buf *payload,
+                            size_t rows)
 {
-  static struct client clients[CLIENTS];
-  double seq[SEQUENTIAL], all[CLIENTS * PER_CLIENT], t0, wall, mb;
-  size_t i, k;
-
-  mb = (double)buf_len(s->payload) / 1e6;
-  for (i = 0; i < 3; i++) /* warm up */
-    if (invoke(s) != 0)
-      return -1;
-  t0 = now_s();
-  for (i = 0; i < SEQUENTIAL; i++) {
-    double t = now_s();
-
-    if (invoke(s) != 0)
-      return -1;
-    seq[i] = (now_s() - t) * 1e3;
-  }
-  wall = now_s() - t0;
-  qsort(seq, SEQUENTIAL, sizeof(double), cmp_double);
-  printf("| clients | payload MB | rows/payload | requests |   MB/s | p50 ms "
-         "| p99 ms |\n");
-  printf("|---------|------------|--------------|----------|--------|-------"
-         "-|--------|\n");
-  printf("| %7d | %10.2f | %12zu | %8d | %6.1f | %6.1f | %6.1f |\n", 1, mb,
-         s->rows, SEQUENTIAL, mb * SEQUENTIAL / wall, pct(seq, SEQUENTIAL, 0.5),
-         pct(seq, SEQUENTIAL, 0.99));
-
-  if (uv_mutex_init(&s->lock) != 0)
-    return -1;
-  if (uv_cond_init(&s->turn) != 0) {
-    uv_mutex_destroy(&s->lock);
-    return -1;
-  }
-  t0 = now_s();
-  for (i = 0; i < CLIENTS; i++) {
-    clients[i].s = s;
-    if (uv_thread_create(&clients[i].tid, client_main, &clients[i]) != 0) {
-      fprintf(stderr, "bench-serve: cannot start a client thread\n");
-      exit(1);
-    }
-  }
-  for (i = 0; i < CLIENTS; i++)
-    uv_thread_join(&clients[i].tid);
-  wall = now_s() - t0;
-  uv_cond_destroy(&s->turn);
-  uv_mutex_destroy(&s->lock);
-  if (s->failed)
-    return -1;
-  for (i = 0; i < CLIENTS; i++)
-    for (k = 0; k < PER_CLIENT; k++)
-      all[i * PER_CLIENT + k] = clients[i].lat_ms[k];
-  qsort(all, CLIENTS * PER_CLIENT, sizeof(double), cmp_double);
-  printf("| %7d | %10.2f | %12zu | %8d | %6.1f | %6.1f | %6.1f |\n", CLIENTS,
-         mb, s->rows, CLIENTS * PER_CLIENT, mb * CLIENTS * PER_CLIENT / wall,
-         pct(all, CLIENTS * PER_CLIENT, 0.5),
-         pct(all, CLIENTS * PER_CLIENT, 0.99));
-  return 0;
-}
-
-int main(int argc, char **argv)
-{
-  char dir[] = "/tmp/bench-serve.XXXXXX", worker[4096], err[512];
   struct local_engine_options o;
   struct local_engine *e = NULL;
-  struct shared s;
-  struct buf payload;
+  double lat[SEQUENTIAL], t0, wall;
+  char err[512];
   uv_loop_t loop;
-  const char *slash;
-  int rc = 1, closed = 0;
+  int rc = -1, closed = 0;
+  size_t i;
 
-  (void)argc;
-  /* The training job's worker: the sagerun binary built next to us. */
-  slash = strrchr(argv[0], '/');
-  snprintf(worker, sizeof(worker), "%.*ssagerun",
-           slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
-  if (access(worker, X_OK) != 0) {
-    fprintf(stderr, "bench-serve: %s: not found (make first)\n", worker);
-    return 1;
-  }
-  setenv("SAGERUN_WORKER_BIN", worker, 1);
-  if (mkdtemp(dir) == NULL || uv_loop_init(&loop) != 0) {
-    fprintf(stderr, "bench-serve: %s\n", strerror(errno));
-    return 1;
-  }
+  if (uv_loop_init(&loop) != 0)
+    return -1;
   memset(&o, 0, sizeof(o));
   o.data_dir = dir;
   if (local_engine_open(&loop, &o, &e, err, sizeof(err)) != 0) {
@@ -441,29 +616,23 @@ int main(int argc, char **argv)
     e = NULL;
     goto out;
   }
-  printf("## Endpoint scoring (bench/bench-serve.c)\n\n");
-  machine();
   if (train_and_host(e) != 0)
     goto out;
-  buf_init(&payload, PAYLOAD + 4096);
-  memset(&s, 0, sizeof(s));
-  s.e = e;
-  s.payload = &payload;
-  while (buf_len(&payload) < PAYLOAD - 200) {
-    if (add_row(&payload, 0) != 0) {
-      buf_free(&payload);
+  for (i = 0; i < 3; i++)
+    if (invoke_in_process(e, payload, rows) != 0)
       goto out;
-    }
-    s.rows++;
+  t0 = now_s();
+  for (i = 0; i < SEQUENTIAL; i++) {
+    double t = now_s();
+
+    if (invoke_in_process(e, payload, rows) != 0)
+      goto out;
+    lat[i] = (now_s() - t) * 1e3;
   }
-  if (measure(&s) == 0)
-    rc = 0;
-  buf_free(&payload);
-  printf("\nIn-process: local_runtime_invoke (what the HTTP front calls for "
-         "InvokeEndpoint), text/csv in, application/json out; HTTP and "
-         "SigV4 not included. Goal: >= 150 MB/s, p99 < 100 ms with %d "
-         "clients.\n\n",
-         CLIENTS);
+  wall = now_s() - t0;
+  print_row("in-process (scoring path)", 1, (double)buf_len(payload) / 1e6,
+            rows, lat, SEQUENTIAL, wall);
+  rc = 0;
 out:
   if (e) {
     local_engine_close(e, closed_cb, &closed);
@@ -472,7 +641,79 @@ out:
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&loop) != 0)
-    rc = 1;
+    rc = -1;
+  return rc;
+}
+
+int main(int argc, char **argv)
+{
+  char dir[] = "/tmp/bench-serve.XXXXXX", worker[4096];
+  struct target t;
+  struct buf payload;
+  const char *slash;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  int rc = 1;
+
+  (void)argc;
+  /* The training job's worker and the engine: the sagerun binary built
+   * next to us. */
+  slash = strrchr(argv[0], '/');
+  snprintf(worker, sizeof(worker), "%.*ssagerun",
+           slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
+  if (access(worker, X_OK) != 0) {
+    fprintf(stderr, "bench-serve: %s: not found (make first)\n", worker);
+    return 1;
+  }
+  setenv("SAGERUN_WORKER_BIN", worker, 1);
+  if (mkdtemp(dir) == NULL || curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+    fprintf(stderr, "bench-serve: %s\n", strerror(errno));
+    return 1;
+  }
+  memset(&t, 0, sizeof(t));
+  buf_init(&payload, PAYLOAD + 4096);
+  while (buf_len(&payload) < PAYLOAD - 200) {
+    if (add_row(&payload, 0) != 0)
+      goto out;
+    t.rows++;
+  }
+  t.payload = &payload;
+  sigv4_payload_hash(buf_str(&payload), buf_len(&payload), t.payload_hash);
+  printf("## Endpoint scoring (bench/bench-serve.c)\n\n");
+  machine();
+  printf("| %-28s | clients | payload MB | rows/payload | requests |   MB/s "
+         "| p50 ms | p99 ms |\n",
+         "path");
+  printf("|------------------------------|---------|------------|------------"
+         "--|----------|--------|--------|--------|\n");
+  if (setup_in_process(dir, &payload, t.rows) != 0)
+    goto out;
+  if (cpus >= 2) {
+    if (engine_start(worker, dir, 0, &t) != 0)
+      goto out;
+    pin(1);
+    if (measure_http(&t, "HTTP, engine on 1 core", 1) != 0 ||
+        measure_http(&t, "HTTP, engine on 1 core", CLIENTS) != 0) {
+      engine_stop(worker, dir);
+      goto out;
+    }
+    unpin();
+    engine_stop(worker, dir);
+  }
+  if (engine_start(worker, dir, -1, &t) != 0)
+    goto out;
+  if (measure_http(&t, "HTTP, engine on all cores", 1) != 0 ||
+      measure_http(&t, "HTTP, engine on all cores", CLIENTS) != 0) {
+    engine_stop(worker, dir);
+    goto out;
+  }
+  engine_stop(worker, dir);
+  printf("\ntext/csv in (%zu rows of %d features), application/json out. "
+         "Goal: >= 150 MB/s, p99 < 100 ms with %d clients.\n\n",
+         t.rows, DIM, CLIENTS);
+  rc = 0;
+out:
+  buf_free(&payload);
+  curl_global_cleanup();
   remove_dir(dir);
   return rc;
 }

@@ -70,13 +70,37 @@ int local_logs_put_many(struct local_engine *e, const char *group,
                         const char *stream,
                         const struct local_log_event *events, size_t n);
 
-/* SageMaker Runtime: POST /endpoints/NAME/invocations. Returns 0 with
- * *body (malloc'ed) and *content_type (static or malloc'ed into ct_buf),
- * or -1 with err. */
-int local_runtime_invoke(struct local_engine *e, const char *endpoint,
-                         const char *content_type, const char *accept,
-                         const void *data, size_t len, char **body,
-                         size_t *body_len, char *ct_buf, size_t ct_len,
+/* SageMaker Runtime: POST /endpoints/NAME/invocations (local/runtime.c).
+ * Payloads up to 6 MiB take tens of milliseconds to parse and score, so
+ * scoring runs on libuv's thread pool while the loop goes on serving:
+ * the front door's checks answer at once, the model's answer comes to a
+ * callback. */
+struct local_runtime_request {
+  const char *endpoint;
+  const char *content_type;   /* NULL: application/octet-stream */
+  const char *accept;         /* NULL: the model's default */
+  const char *target_variant; /* X-Amzn-SageMaker-Target-Variant or NULL */
+  const void *data;           /* must stay valid until the answer */
+  size_t len;
+};
+
+struct local_runtime_answer {
+  int failed;             /* 1: err says why, body is NULL */
+  struct local_error err; /* ModelError (424), ValidationError (400) */
+  char *body;             /* malloc'ed; the callback takes it over */
+  size_t len;
+  char content_type[128];
+  char variant[64]; /* x-Amzn-Invoked-Production-Variant */
+};
+
+typedef void (*local_runtime_cb)(struct local_runtime_answer *a, void *arg);
+
+/* Returns 0, and cb runs exactly once, from the loop and never inside
+ * this call; or -1 with err (a request the front door refuses: too big,
+ * invalid, no such endpoint), and cb never runs. */
+int local_runtime_invoke(struct local_engine *e,
+                         const struct local_runtime_request *r,
+                         local_runtime_cb cb, void *arg,
                          struct local_error *err);
 
 /* S3 for the engine's own users (training reads channels, writes

@@ -9,9 +9,9 @@
  *   local_hosting_start(endpoint, variants) ► loads the models
  *   on_ready(0 | error, reason)    ◄─────── exactly once: InService or
  *                                            Failed with FailureReason
- *   local_hosting_invoke(h, request)  ─────► answers (runtime.c calls it
- *                                            once the endpoint is
- *                                            InService)
+ *   local_hosting_invoke(h, request)  ─────► scores on the thread pool
+ *   answer callback                ◄─────── (runtime.c calls it once the
+ *                                            endpoint is InService)
  *   local_hosting_stop(h, on_stopped) ─────► unloads; on_stopped once,
  *                                            then h is gone
  *
@@ -49,33 +49,22 @@ int local_hosting_start(struct local_engine *e, const json_t *endpoint,
                         const json_t *variants, local_hosting_ready_cb on_ready,
                         void *data, struct local_hosting **out);
 
-/* One InvokeEndpoint, on a hosting whose on_ready reported 0. */
-struct local_hosting_request {
-  const char *content_type;   /* "text/csv", "application/json", ... */
-  const char *accept;         /* NULL: the model's default */
-  const char *target_variant; /* X-Amzn-SageMaker-Target-Variant or NULL */
-  const void *data;
-  size_t len;
-};
-
-struct local_hosting_response {
-  char *body; /* malloc'ed; the caller frees */
-  size_t len;
-  char content_type[128];
-  char variant[64]; /* x-Amzn-Invoked-Production-Variant */
-};
-
-/* Answers req into res. Returns 0, or -1 with err filled as SageMaker
- * Runtime would answer: ModelError (424) for payloads the model rejects,
- * with its message; ValidationError (400) for bad requests. Runs on the
- * loop; issue 6 decides whether scoring moves off it. */
+/* One InvokeEndpoint, on a hosting whose on_ready reported 0: picks
+ * the variant (the target, or by weight) and checks Accept on the loop,
+ * then parses, predicts and writes the answer on libuv's thread pool
+ * (the model is only read there). Returns 0, and cb gets the answer
+ * exactly once, from the loop: the scores, or a ModelError (424) passing
+ * on the container's 400/415 for a payload the model cannot read. Or
+ * returns -1 with err (an unknown target variant: 400 ValidationError,
+ * as SageMaker answers; an Accept the model cannot write: 424), and cb
+ * never runs. r->data must stay valid until cb. */
 int local_hosting_invoke(struct local_hosting *h,
-                         const struct local_hosting_request *req,
-                         struct local_hosting_response *res,
+                         const struct local_runtime_request *r,
+                         local_runtime_cb cb, void *arg,
                          struct local_error *err);
 
 /* Unloads; on_stopped (may be NULL) runs once from the loop, after which
- * h is freed. */
+ * h is freed. Invocations still scoring get their answers first. */
 void local_hosting_stop(struct local_hosting *h, void (*on_stopped)(void *data),
                         void *data);
 

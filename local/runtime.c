@@ -57,8 +57,8 @@ static int content_type_known(const char *ct)
 }
 
 /* Checks the request against the runtime model, as the front end does. */
-static int runtime_validate(const char *endpoint, const char *content_type,
-                            const char *accept, struct local_error *err)
+static int runtime_validate(const struct local_runtime_request *r,
+                            struct local_error *err)
 {
   json_t *in;
   struct buf msg;
@@ -70,11 +70,16 @@ static int runtime_validate(const char *endpoint, const char *content_type,
       return local_fail(err, 500, "InternalFailure",
                         "cannot load the runtime model: %s", sr_strerror(rc));
   }
-  in = json_pack("{s:s, s:s}", "EndpointName", endpoint, "Body", "");
+  in = json_pack("{s:s, s:s}", "EndpointName", r->endpoint, "Body", "");
   if (in == NULL ||
-      (content_type && json_object_set_new(in, "ContentType",
-                                           json_string(content_type)) != 0) ||
-      (accept && json_object_set_new(in, "Accept", json_string(accept)) != 0)) {
+      (r->content_type &&
+       json_object_set_new(in, "ContentType", json_string(r->content_type)) !=
+           0) ||
+      (r->accept &&
+       json_object_set_new(in, "Accept", json_string(r->accept)) != 0) ||
+      (r->target_variant &&
+       json_object_set_new(in, "TargetVariant",
+                           json_string(r->target_variant)) != 0)) {
     json_decref(in);
     return local_fail(err, 500, "InternalFailure", "out of memory");
   }
@@ -89,35 +94,29 @@ static int runtime_validate(const char *endpoint, const char *content_type,
   return rc;
 }
 
-int local_runtime_invoke(struct local_engine *e, const char *endpoint,
-                         const char *content_type, const char *accept,
-                         const void *data, size_t len, char **body,
-                         size_t *body_len, char *ct_buf, size_t ct_len,
+int local_runtime_invoke(struct local_engine *e,
+                         const struct local_runtime_request *r,
+                         local_runtime_cb cb, void *arg,
                          struct local_error *err)
 {
-  struct local_hosting_request req;
-  struct local_hosting_response res;
+  struct local_runtime_request req = *r;
   struct local_hosting *h = NULL;
   int rc;
 
-  *body = NULL;
-  *body_len = 0;
-  if (ct_len > 0)
-    ct_buf[0] = '\0';
-  if (len > RUNTIME_MAX_BODY)
+  if (r->len > RUNTIME_MAX_BODY)
     return local_fail(err, 413, "ValidationError",
                       "HTTP content length exceeded %d bytes.",
                       RUNTIME_MAX_BODY);
-  rc = runtime_validate(endpoint, content_type, accept, err);
+  rc = runtime_validate(r, err);
   if (rc < 0)
     return rc;
-  if (local_sagemaker_endpoint_hosting(e, endpoint, &h) < 0)
+  if (local_sagemaker_endpoint_hosting(e, r->endpoint, &h) < 0)
     return local_fail(err, 400, "ValidationError",
-                      "Endpoint %s of account %s not found.", endpoint,
+                      "Endpoint %s of account %s not found.", r->endpoint,
                       local_engine_account(e));
-  if (content_type == NULL || *content_type == '\0')
-    content_type = "application/octet-stream";
-  if (!content_type_known(content_type))
+  if (req.content_type == NULL || *req.content_type == '\0')
+    req.content_type = "application/octet-stream";
+  if (!content_type_known(req.content_type))
     return local_fail(err, 424, "ModelError",
                       "Received client error (415) from primary with "
                       "message \"unsupported content type %s; the model "
@@ -125,22 +124,6 @@ int local_runtime_invoke(struct local_engine *e, const char *endpoint,
                       "application/x-recordio-protobuf\". See "
                       "/aws/sagemaker/Endpoints/%s in account %s for more "
                       "information.",
-                      content_type, endpoint, local_engine_account(e));
-  memset(&req, 0, sizeof(req));
-  req.content_type = content_type;
-  req.accept = accept;
-  req.data = data;
-  req.len = len;
-  memset(&res, 0, sizeof(res));
-  rc = local_hosting_invoke(h, &req, &res, err);
-  if (rc < 0) {
-    free(res.body);
-    return -1;
-  }
-  *body = res.body;
-  *body_len = res.len;
-  if (ct_len > 0)
-    snprintf(ct_buf, ct_len, "%s",
-             res.content_type[0] ? res.content_type : "application/json");
-  return 0;
+                      req.content_type, r->endpoint, local_engine_account(e));
+  return local_hosting_invoke(h, &req, cb, arg, err);
 }

@@ -11,7 +11,10 @@
  *   BODY     take the body chunks (hashing them when the signature or the
  *            declared hash needs it);
  *   DONE     the last call: finish verification, run the operation, queue
- *            the answer.
+ *            the answer;
+ *   SCORING  InvokeEndpoint only: the connection is suspended while the
+ *            model scores on the thread pool (hosting.h); the answer
+ *            resumes it and the next call queues the answer.
  * An error found before the body is answered at once only when the
  * client waits for "100 Continue" or sends too big a body; otherwise the
  * body (often empty) is read and dropped first, so that a client still
@@ -57,7 +60,7 @@
 #define SERVER_DISCARD_MAX ((unsigned long long)1 << 20)
 #define SERVER_LOG_URI_MAX 160
 
-enum req_state { REQ_NEW, REQ_DELAYED, REQ_BODY, REQ_DONE };
+enum req_state { REQ_NEW, REQ_DELAYED, REQ_BODY, REQ_SCORING, REQ_DONE };
 
 struct delay {
   uv_timer_t timer;
@@ -96,7 +99,11 @@ struct srv_req {
   const char *pending_tag;
   char *pending_value;
   struct delay *delay;
-  struct srv_req *next_delayed;
+  /* Runtime: the model's answer, once it came. */
+  struct local_runtime_answer answer;
+  int answered;
+  int orphaned; /* the connection ended while scoring: free on answer */
+  struct srv_req *next_suspended;
 };
 
 struct local_server {
@@ -109,13 +116,16 @@ struct local_server {
   const struct local_credentials *credentials;
   struct local_faults *faults;
   struct s3store *s3;
-  struct srv_req *delayed;
+  struct srv_req *suspended; /* delayed or scoring */
   unsigned long long id_state;
   int open_handles;
   int closing;
   void (*close_cb)(void *arg);
   void *close_arg;
 };
+
+static void srv_req_free(struct srv_req *q);
+static void server_run(struct local_server *s);
 
 /* --- request/response helpers --- */
 
@@ -473,31 +483,38 @@ static void delay_closed(uv_handle_t *h)
   free(container_of(h, struct delay, timer));
 }
 
-/* Ends a delay: the connection goes on where it stopped. */
-static void delay_end(struct srv_req *q)
+/* Suspends q's connection (MHD calls no handler for it until resume). */
+static void suspend(struct srv_req *q)
 {
-  struct local_server *s = q->srv;
-  struct srv_req **pp;
-
-  for (pp = &s->delayed; *pp; pp = &(*pp)->next_delayed)
-    if (*pp == q) {
-      *pp = q->next_delayed;
-      break;
-    }
-  q->next_delayed = NULL;
-  uv_close((uv_handle_t *)&q->delay->timer, delay_closed);
-  q->delay = NULL;
-  MHD_resume_connection(q->conn);
+  q->next_suspended = q->srv->suspended;
+  q->srv->suspended = q;
+  MHD_suspend_connection(q->conn);
 }
 
-static void server_run(struct local_server *s);
+/* The connection goes on where it stopped; ends a delay's timer. */
+static void resume(struct srv_req *q)
+{
+  struct srv_req **pp;
+
+  for (pp = &q->srv->suspended; *pp; pp = &(*pp)->next_suspended)
+    if (*pp == q) {
+      *pp = q->next_suspended;
+      break;
+    }
+  q->next_suspended = NULL;
+  if (q->delay) {
+    uv_close((uv_handle_t *)&q->delay->timer, delay_closed);
+    q->delay = NULL;
+  }
+  MHD_resume_connection(q->conn);
+}
 
 static void on_delay(uv_timer_t *t)
 {
   struct delay *d = container_of(t, struct delay, timer);
   struct local_server *s = d->q->srv;
 
-  delay_end(d->q);
+  resume(d->q);
   /* MHD wants a run after a resume in external polling mode. */
   server_run(s);
 }
@@ -516,10 +533,8 @@ static int delay_start(struct srv_req *q, unsigned ms)
   }
   uv_timer_start(&d->timer, on_delay, ms, 0);
   q->delay = d;
-  q->next_delayed = q->srv->delayed;
-  q->srv->delayed = q;
   q->state = REQ_DELAYED;
-  MHD_suspend_connection(q->conn);
+  suspend(q);
   return 0;
 }
 
@@ -654,6 +669,9 @@ static enum MHD_Result begin(struct srv_req *q)
     return queue_error(q, &err, NULL, NULL);
   }
   buf_init(&q->body, (size_t)q->body_cap);
+  /* The declared length (within the cap) in one allocation. */
+  if (!q->to_store && len > 0 && buf_reserve(&q->body, (size_t)len) != 0)
+    return MHD_NO;
   if (q->to_store) {
     rc = s3store_writer_begin(s->s3, &q->view.upload);
     if (rc) {
@@ -747,30 +765,66 @@ out:
   json_decref(out);
 }
 
-static void handle_runtime(struct srv_req *q, struct local_response *resp,
-                           struct local_error *err, int *failed)
+/* The model's answer, from the loop: resume the connection, whose next
+ * handler call queues it (runtime_answer). */
+static void runtime_answered(struct local_runtime_answer *a, void *arg)
 {
-  const char *ct = local_request_header(&q->view, "content-type");
-  const char *accept = local_request_header(&q->view, "accept");
-  char ct_buf[256] = "";
-  char *body = NULL;
-  size_t len = 0;
+  struct srv_req *q = arg;
 
-  if (local_runtime_invoke(q->srv->engine, q->endpoint,
-                           ct ? ct : "application/octet-stream", accept,
-                           q->view.body, q->view.body_len, &body, &len, ct_buf,
-                           sizeof(ct_buf), err) != 0) {
-    *failed = 1;
+  if (q->orphaned) {
+    free(a->body);
+    srv_req_free(q);
     return;
   }
-  if (buf_add(&resp->body, body ? body : "", len) != 0) {
-    local_fail(err, 500, "InternalFailure", "out of memory");
-    *failed = 1;
+  q->answer = *a;
+  q->answered = 1;
+  resume(q);
+  server_run(q->srv);
+}
+
+/* Starts scoring; 0 with the connection suspended, or -1 with err. */
+static int runtime_start(struct srv_req *q, struct local_error *err)
+{
+  struct local_runtime_request r;
+
+  memset(&r, 0, sizeof(r));
+  r.endpoint = q->endpoint;
+  r.content_type = local_request_header(&q->view, "content-type");
+  r.accept = local_request_header(&q->view, "accept");
+  r.target_variant =
+      local_request_header(&q->view, "x-amzn-sagemaker-target-variant");
+  r.data = q->view.body;
+  r.len = q->view.body_len;
+  if (local_runtime_invoke(q->srv->engine, &r, runtime_answered, q, err) != 0)
+    return -1;
+  q->state = REQ_SCORING;
+  suspend(q);
+  return 0;
+}
+
+static enum MHD_Result runtime_answer(struct srv_req *q)
+{
+  struct local_runtime_answer *a = &q->answer;
+  struct local_response resp;
+  enum MHD_Result ok;
+
+  local_response_init(&resp);
+  if (a->failed) {
+    error_response(q, &resp, &a->err, NULL, NULL);
+  } else if (buf_add(&resp.body, a->body ? a->body : "", a->len) != 0) {
+    local_fail(&a->err, 500, "InternalFailure", "out of memory");
+    error_response(q, &resp, &a->err, NULL, NULL);
+  } else {
+    local_response_header(&resp, "Content-Type", a->content_type);
+    local_response_header(&resp, "x-Amzn-Invoked-Production-Variant",
+                          a->variant);
+    local_response_header(&resp, "x-amzn-RequestId", q->request_id);
   }
-  free(body);
-  local_response_header(resp, "Content-Type",
-                        ct_buf[0] ? ct_buf : "application/json");
-  local_response_header(resp, "x-amzn-RequestId", q->request_id);
+  free(a->body);
+  a->body = NULL;
+  ok = queue(q, &resp);
+  local_response_free(&resp);
+  return ok;
 }
 
 static enum MHD_Result finish(struct srv_req *q)
@@ -819,7 +873,11 @@ static enum MHD_Result finish(struct srv_req *q)
     s3api_handle(&q->view, &q->route, &resp);
     break;
   case LOCAL_SVC_RUNTIME:
-    handle_runtime(q, &resp, &err, &failed);
+    if (runtime_start(q, &err) == 0) {
+      local_response_free(&resp);
+      return MHD_YES; /* runtime_answered resumes */
+    }
+    failed = 1;
     break;
   default:
     handle_json(q, &resp, &err, &failed);
@@ -874,12 +932,23 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     local_engine_log(q->srv->engine,
                      "%s %s: connection ended before the answer",
                      q->view.method, log_target(q, target, sizeof(target)));
+  /* The thread pool still reads the body: the answer frees q. */
+  if (q->state == REQ_SCORING && !q->answered) {
+    q->orphaned = 1;
+    return;
+  }
+  srv_req_free(q);
+}
+
+static void srv_req_free(struct srv_req *q)
+{
   s3store_writer_abort(q->view.upload);
   if (q->route_parsed)
     s3api_route_free(&q->route);
   EVP_MD_CTX_free(q->sha);
   buf_free(&q->body);
   free(q->pending_value);
+  free(q->answer.body);
   free(q->endpoint);
   free(q->headers);
   free(q->uri);
@@ -935,6 +1004,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
       return MHD_YES;
     }
     return finish(q);
+  case REQ_SCORING:
+    *upload_data_size = 0;
+    return q->answered ? runtime_answer(q) : MHD_YES;
   case REQ_DONE:
     /* MHD may call again while the answer goes out; drop any body. */
     *upload_data_size = 0;
@@ -1077,9 +1149,10 @@ void local_server_close(struct local_server *s, void (*cb)(void *arg),
 {
   s->close_cb = cb;
   s->close_arg = arg;
-  /* MHD must not stop with suspended connections: resume them first. */
-  while (s->delayed)
-    delay_end(s->delayed);
+  /* MHD must not stop with suspended connections: resume them first
+   * (those still scoring are then orphaned: their answer frees them). */
+  while (s->suspended)
+    resume(s->suspended);
   s->closing = 1;
   s->poll.data = s;
   s->timer.data = s;

@@ -60,6 +60,11 @@ static int buf_grow(struct buf *b, size_t len)
   return 0;
 }
 
+int buf_reserve(struct buf *b, size_t len)
+{
+  return len == 0 ? 0 : buf_grow(b, len);
+}
+
 int buf_add(struct buf *b, const void *data, size_t len)
 {
   int rc;

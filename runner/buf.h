@@ -30,6 +30,9 @@ int buf_addc(struct buf *b, char c);
 int buf_addf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int buf_vaddf(struct buf *b, const char *fmt, va_list ap);
+/* Makes room for len more bytes at once (when the size is known, this
+ * spares the copies of growing by doubling); 0 or as buf_add fails. */
+int buf_reserve(struct buf *b, size_t len);
 /* Shortens the content to len bytes; len must not exceed buf_len(). */
 void buf_truncate(struct buf *b, size_t len);
 const char *buf_str(const struct buf *b);

@@ -14,6 +14,7 @@
 
 #include "../runner/buf.h"
 #include "../runner/error.h"
+#include "../runner/floattext.h"
 #include "../runner/recordio.h"
 #include "../runner/s3.h"
 #include "sagemaker_api.h"
@@ -230,12 +231,18 @@ static int add_row(struct build *b, const float *x, size_t dim, float y)
   buf_init(&row, 1 << 20);
   if (strcmp(b->content_type, "application/json") == 0) {
     buf_adds(&row, "{\"features\":[");
-    for (i = 0; i < dim; i++)
-      buf_addf(&row, "%s%.9g", i ? "," : "", (double)x[i]);
+    for (i = 0; i < dim; i++) {
+      if (i)
+        buf_addc(&row, ',');
+      floattext_add(&row, x[i]);
+    }
     buf_adds(&row, "]}");
   } else if (strcmp(b->content_type, "text/csv") == 0) {
-    for (i = 0; i < dim; i++)
-      buf_addf(&row, "%s%.9g", i ? "," : "", (double)x[i]);
+    for (i = 0; i < dim; i++) {
+      if (i)
+        buf_addc(&row, ',');
+      floattext_add(&row, x[i]);
+    }
     buf_addc(&row, '\n');
   } else {
     rc = recordio_write_dense(&row, x, dim, NULL, 0, 0);

@@ -40,6 +40,12 @@ void lt_fails(struct lt_engine *t, lt_service fn, const char *op,
 /* Turns the loop once: runs what is due, waits a few ms at most. */
 void lt_turn(struct lt_engine *t);
 
+/* InvokeEndpoint, the loop turned until the answer: 0 with a's body
+ * (the caller frees it), or -1 with a->err (refused at once or by the
+ * model). */
+int lt_invoke(struct lt_engine *t, const struct local_runtime_request *r,
+              struct local_runtime_answer *a);
+
 /* A string member of o ("" when absent). */
 const char *lt_str(const json_t *o, const char *key);
 

@@ -127,6 +127,37 @@ void lt_turn(struct lt_engine *t)
   uv_run(&t->loop, UV_RUN_NOWAIT); /* completes the close */
 }
 
+struct invoke_wait {
+  struct local_runtime_answer *a;
+  int answered;
+};
+
+static void invoke_answered(struct local_runtime_answer *a, void *arg)
+{
+  struct invoke_wait *w = arg;
+
+  *w->a = *a;
+  w->answered++;
+}
+
+int lt_invoke(struct lt_engine *t, const struct local_runtime_request *r,
+              struct local_runtime_answer *a)
+{
+  struct invoke_wait w = {a, 0};
+  int turns;
+
+  memset(a, 0, sizeof(*a));
+  if (local_runtime_invoke(t->e, r, invoke_answered, &w, &a->err) != 0) {
+    a->failed = 1;
+    return -1;
+  }
+  ASSERT_EQ(0, w.answered); /* never from inside the call */
+  for (turns = 0; w.answered == 0 && turns < 30000; turns++)
+    lt_turn(t);
+  ASSERT_EQ(1, w.answered);
+  return a->failed ? -1 : 0;
+}
+
 const char *lt_str(const json_t *o, const char *key)
 {
   const char *s = json_string_value(json_object_get(o, key));

@@ -867,31 +867,37 @@ TEST(local_sagemaker_restart)
 TEST(local_sagemaker_runtime_errors)
 {
   struct lt_engine t;
-  struct local_error err;
-  char *body = NULL, ct[128], want[256];
-  size_t len = 0;
+  struct local_runtime_request r = {"nope", "text/csv", NULL, NULL, "1,2", 3};
+  struct local_runtime_answer a;
+  char want[256];
   char *big;
 
   lt_loop_init(&t);
   lt_open(&t, "e");
   snprintf(want, sizeof(want), "Endpoint nope of account %s not found.",
            local_engine_account(t.e));
-  ASSERT(local_runtime_invoke(t.e, "nope", "text/csv", NULL, "1,2", 3, &body,
-                              &len, ct, sizeof(ct), &err) != 0);
-  ASSERT_EQ(400, err.status);
-  ASSERT_STR_EQ("ValidationError", err.code);
-  ASSERT_STR_EQ(want, err.message);
-  ASSERT(body == NULL);
-  ASSERT(local_runtime_invoke(t.e, "bad_name", "text/csv", NULL, "1", 1, &body,
-                              &len, ct, sizeof(ct), &err) != 0);
-  ASSERT_STR_EQ("ValidationError", err.code);
-  ASSERT_CONTAINS(err.message, "at 'endpointName' failed to satisfy");
+  ASSERT(lt_invoke(&t, &r, &a) != 0);
+  ASSERT_EQ(400, a.err.status);
+  ASSERT_STR_EQ("ValidationError", a.err.code);
+  ASSERT_STR_EQ(want, a.err.message);
+  ASSERT(a.body == NULL);
+  r.endpoint = "bad_name";
+  ASSERT(lt_invoke(&t, &r, &a) != 0);
+  ASSERT_STR_EQ("ValidationError", a.err.code);
+  ASSERT_CONTAINS(a.err.message, "at 'endpointName' failed to satisfy");
+  r.endpoint = "nope";
+  r.target_variant = "bad variant!";
+  ASSERT(lt_invoke(&t, &r, &a) != 0);
+  ASSERT_STR_EQ("ValidationError", a.err.code);
+  ASSERT_CONTAINS(a.err.message, "at 'targetVariant' failed to satisfy");
+  r.target_variant = NULL;
   big = calloc(1, 6291457);
   ASSERT(big != NULL);
-  ASSERT(local_runtime_invoke(t.e, "nope", "text/csv", NULL, big, 6291457,
-                              &body, &len, ct, sizeof(ct), &err) != 0);
-  ASSERT_EQ(413, err.status);
-  ASSERT_CONTAINS(err.message, "6291456");
+  r.data = big;
+  r.len = 6291457;
+  ASSERT(lt_invoke(&t, &r, &a) != 0);
+  ASSERT_EQ(413, a.err.status);
+  ASSERT_CONTAINS(a.err.message, "6291456");
   free(big);
   /* An endpoint that does not serve is not found either. */
   make_config(&t, "m", XGB_IMAGE, "cfg", 1);
@@ -899,10 +905,12 @@ TEST(local_sagemaker_runtime_errors)
                     "{\"EndpointName\": \"ep\", \"EndpointConfigName\": "
                     "\"cfg\"}"));
   json_decref(wait_endpoint_not(&t, "ep", "Creating"));
-  ASSERT(local_runtime_invoke(t.e, "ep", "text/csv", NULL, "1", 1, &body, &len,
-                              ct, sizeof(ct), &err) != 0);
-  ASSERT_STR_EQ("ValidationError", err.code);
-  ASSERT_CONTAINS(err.message, "Endpoint ep of account");
+  r.endpoint = "ep";
+  r.data = "1";
+  r.len = 1;
+  ASSERT(lt_invoke(&t, &r, &a) != 0);
+  ASSERT_STR_EQ("ValidationError", a.err.code);
+  ASSERT_CONTAINS(a.err.message, "Endpoint ep of account");
   lt_close(&t);
   lt_loop_done(&t);
 }

@@ -853,24 +853,22 @@ static char *invoke(struct lt_engine *t, const char *ep, const char *ct,
                     const char *accept, const void *data, size_t len,
                     char *ct_out, size_t *out_len)
 {
-  struct local_error err;
-  char *body = NULL, ctb[128], *text;
-  size_t blen = 0;
+  struct local_runtime_request r = {ep, ct, accept, NULL, data, len};
+  struct local_runtime_answer a;
+  char *text;
 
-  memset(&err, 0, sizeof(err));
-  if (local_runtime_invoke(t->e, ep, ct, accept, data, len, &body, &blen, ctb,
-                           sizeof(ctb), &err) != 0)
-    test_fail(__FILE__, __LINE__, "invoke %s: %d %s %s", ct, err.status,
-              err.code, err.message);
-  text = malloc(blen + 1);
+  if (lt_invoke(t, &r, &a) != 0)
+    test_fail(__FILE__, __LINE__, "invoke %s: %d %s %s", ct, a.err.status,
+              a.err.code, a.err.message);
+  text = malloc(a.len + 1);
   ASSERT(text != NULL);
-  memcpy(text, body, blen);
-  text[blen] = '\0';
-  free(body);
+  memcpy(text, a.body, a.len);
+  text[a.len] = '\0';
+  free(a.body);
   if (ct_out)
-    snprintf(ct_out, 128, "%s", ctb);
+    snprintf(ct_out, 128, "%s", a.content_type);
   if (out_len)
-    *out_len = blen;
+    *out_len = a.len;
   return text;
 }
 
@@ -878,17 +876,14 @@ static void invoke_fails(struct lt_engine *t, const char *ep, const char *ct,
                          const char *accept, const char *data, int status,
                          const char *code, const char *part)
 {
-  struct local_error err;
-  char *body = NULL, ctb[128];
-  size_t blen = 0;
+  struct local_runtime_request r = {ep, ct, accept, NULL, data, strlen(data)};
+  struct local_runtime_answer a;
 
-  memset(&err, 0, sizeof(err));
-  ASSERT(local_runtime_invoke(t->e, ep, ct, accept, data, strlen(data), &body,
-                              &blen, ctb, sizeof(ctb), &err) != 0);
-  ASSERT(body == NULL);
-  ASSERT_EQ(status, err.status);
-  ASSERT_STR_EQ(code, err.code);
-  ASSERT_CONTAINS(err.message, part);
+  ASSERT(lt_invoke(t, &r, &a) != 0);
+  ASSERT(a.body == NULL);
+  ASSERT_EQ(status, a.err.status);
+  ASSERT_STR_EQ(code, a.err.code);
+  ASSERT_CONTAINS(a.err.message, part);
 }
 
 static int has_bytes(const void *data, size_t len, const char *s)
@@ -1012,6 +1007,77 @@ TEST(local_training_hosting)
   buf_free(&ch);
   lt_close(&t);
   lt_loop_done(&t);
+}
+
+struct answer_count {
+  struct local_runtime_answer a;
+  int calls;
+};
+
+static void count_answer(struct local_runtime_answer *a, void *arg)
+{
+  struct answer_count *c = arg;
+
+  c->a = *a;
+  c->calls++;
+}
+
+/* Scoring runs on the thread pool: an endpoint deleted, or the engine
+ * closed, while a request scores still answers it exactly once, and
+ * nothing is left behind (the model is freed after the answer). */
+TEST_TIMEOUT(local_training_hosting_ends_while_scoring, 60000);
+TEST(local_training_hosting_ends_while_scoring)
+{
+  struct lt_engine t;
+  struct local_runtime_request r = {"ep", "text/csv", NULL, NULL, NULL, 0};
+  struct local_runtime_answer plain;
+  struct answer_count c;
+  struct local_error err;
+  struct buf ch, rows;
+  double s[2];
+  int i;
+
+  setup(&t);
+  put_text(&t, "h/train.csv", csv_rows(2000, 1));
+  buf_init(&ch, 1 << 16);
+  channel(&ch, "train", "h/", "FullyReplicated", "text/csv");
+  create_job(&t, "host", LL_IMAGE, 1, buf_str(&ch), REGRESSOR, NULL);
+  json_decref(wait_completed(&t, "host"));
+  make_endpoint(&t, "host", "ep");
+  buf_init(&rows, 1 << 24);
+  for (i = 0; i < 50000; i++)
+    ASSERT_EQ(0, buf_adds(&rows, "1,0,0\n"));
+  r.data = buf_str(&rows);
+  r.len = buf_len(&rows);
+  ASSERT_EQ(0, lt_invoke(&t, &r, &plain));
+  ASSERT_STR_EQ("AllTraffic", plain.variant);
+  ASSERT_EQ(50000, scores(plain.body, s, 2));
+  ASSERT(fabs(s[0] - 3) < 0.1);
+  free(plain.body);
+
+  memset(&c, 0, sizeof(c));
+  ASSERT_EQ(0, local_runtime_invoke(t.e, &r, count_answer, &c, &err));
+  json_decref(lt_ok(&t, local_sagemaker_call, "DeleteEndpoint",
+                    "{\"EndpointName\": \"ep\"}"));
+  for (i = 0; i < 30000 && c.calls == 0; i++)
+    lt_turn(&t);
+  ASSERT_EQ(1, c.calls);
+  ASSERT(!c.a.failed);
+  ASSERT(c.a.len > 50000 * 10);
+  free(c.a.body);
+  lt_fails(&t, local_sagemaker_call, "DescribeEndpoint",
+           "{\"EndpointName\": \"ep\"}", 400, "ValidationException", NULL);
+
+  make_endpoint(&t, "host", "ep2");
+  r.endpoint = "ep2";
+  memset(&c, 0, sizeof(c));
+  ASSERT_EQ(0, local_runtime_invoke(t.e, &r, count_answer, &c, &err));
+  lt_close(&t);
+  lt_loop_done(&t); /* runs until the job has answered */
+  ASSERT_EQ(1, c.calls);
+  free(c.a.body);
+  buf_free(&rows);
+  buf_free(&ch);
 }
 
 TEST_TIMEOUT(local_training_hosting_binary, 60000);
@@ -1212,6 +1278,75 @@ TEST(local_training_number_parser)
   }
 }
 
+struct csv_check {
+  const float *want; /* dim + 1 values a row: label, features */
+  size_t dim, row;
+  int mismatches;
+};
+
+static int check_row(void *arg, const float *x, float y)
+{
+  struct csv_check *c = arg;
+  const float *w = c->want + c->row * (c->dim + 1);
+  size_t j;
+
+  if (memcmp(&y, &w[0], sizeof(y)) != 0)
+    c->mismatches++;
+  for (j = 0; j < c->dim; j++)
+    if (memcmp(&x[j], &w[j + 1], sizeof(float)) != 0)
+      c->mismatches++;
+  c->row++;
+  return 0;
+}
+
+/* llio_csv's fast path for plain lines reads every field exactly as
+ * the careful per-field parser does (llio_parse_float), bit for bit,
+ * across the forms it takes and those it hands over. */
+TEST(local_training_csv_fast_path_agrees)
+{
+  static const char *const forms[] = {"%.0f",  "%.1f",  "%.9g",  "%.6f",
+                                      "%.3e",  "%.15g", "%.17g", " %.2f",
+                                      "%+.4f", "%.20f"};
+  enum { ROWS = 4000, DIM4 = 6 };
+  struct buf text;
+  float *want;
+  struct csv_check c;
+  struct llio_parser p;
+  struct buf err;
+  size_t i, j;
+
+  want = malloc(ROWS * (DIM4 + 1) * sizeof(float));
+  ASSERT(want != NULL);
+  buf_init(&text, 1 << 24);
+  buf_init(&err, 4096);
+  for (i = 0; i < ROWS; i++) {
+    for (j = 0; j <= DIM4; j++) {
+      char field[96];
+      double d = (uniform() - 0.5) * pow(10, (int)(uniform() * 14) - 6);
+      const char *form = forms[(size_t)(uniform() * 10) % 10];
+
+      if (uniform() < 0.3)
+        d = (double)(int)(uniform() * 10); /* one-hot style digits */
+      snprintf(field, sizeof(field), form, d);
+      ASSERT_EQ(0, llio_parse_float(field, field + strlen(field),
+                                    &want[i * (DIM4 + 1) + j]));
+      ASSERT_EQ(0, buf_adds(&text, field));
+      ASSERT_EQ(0, buf_addc(&text, j == DIM4 ? '\n' : ','));
+    }
+  }
+  memset(&c, 0, sizeof(c));
+  c.want = want;
+  c.dim = DIM4;
+  llio_init(&p, DIM4, 1, &err);
+  ASSERT_EQ(0, llio_csv(&p, buf_str(&text), buf_len(&text), check_row, &c));
+  llio_free(&p);
+  ASSERT_EQ(ROWS, c.row);
+  ASSERT_EQ(0, c.mismatches);
+  buf_free(&text);
+  buf_free(&err);
+  free(want);
+}
+
 static int count_row(void *arg, const float *x, float y)
 {
   (void)x;
@@ -1281,6 +1416,8 @@ TEST(local_training_peer_boto3)
   if (status == 0) {
     ASSERT_CONTAINS(out, "ok - job_completed");
     ASSERT_CONTAINS(out, "ok - invoke_csv");
+    ASSERT_CONTAINS(out, "ok - invoke_variant");
+    ASSERT_CONTAINS(out, "ok - invoke_concurrent");
     ASSERT_CONTAINS(out, "failures: 0");
   }
   free(out);

@@ -16,6 +16,7 @@ instance; the model is hosted (endpoint_in_service waiter) and
 InvokeEndpoint answers CSV with scores close to the truth, and a bad
 payload with ModelError.
 """
+import concurrent.futures
 import json
 import random
 import sys
@@ -159,9 +160,39 @@ def main():
     check("invoke_csv",
           len(scores) == 2 and abs(scores[0] - 3) < 0.1
           and abs(scores[1] + 1) < 0.1, body)
-    # (x-Amzn-Invoked-Production-Variant: local_runtime_invoke does not
-    # pass hosting's variant on yet.)
     check("invoke_content_type", r["ContentType"] == "application/json", r)
+    check("invoke_variant", r.get("InvokedProductionVariant") == "AllTraffic",
+          r)
+    r = rt.invoke_endpoint(EndpointName="peer-ep", ContentType="text/csv",
+                           TargetVariant="AllTraffic", Body=b"1,0,0\n")
+    check("invoke_target_variant",
+          r.get("InvokedProductionVariant") == "AllTraffic", r)
+    try:
+        rt.invoke_endpoint(EndpointName="peer-ep", ContentType="text/csv",
+                           TargetVariant="Nope", Body=b"1,0,0\n")
+        check("invoke_unknown_variant", False, "accepted")
+    except ClientError as e:
+        check("invoke_unknown_variant",
+              e.response["Error"]["Code"] == "ValidationError"
+              and "Nope" in e.response["Error"]["Message"], e.response)
+    # Concurrent invocations (scored on the engine's thread pool) each get
+    # their own rows' scores back.
+    def one(k):
+        c = client("sagemaker-runtime")
+        out = []
+        for i in range(5):
+            n = 200 + 37 * k + i
+            payload = "".join("%d,0,0\n" % (j % 3) for j in range(n))
+            b = json.loads(c.invoke_endpoint(
+                EndpointName="peer-ep", ContentType="text/csv",
+                Body=payload.encode())["Body"].read())
+            got = [p["score"] for p in b["predictions"]]
+            out.append(len(got) == n and all(
+                abs(got[j] - (1 + 2 * (j % 3))) < 0.1 for j in range(n)))
+        return all(out)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(one, range(8)))
+    check("invoke_concurrent", all(answers), answers)
     try:
         rt.invoke_endpoint(EndpointName="peer-ep", ContentType="text/csv",
                            Body=b"1,2\n")
