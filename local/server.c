@@ -1099,7 +1099,7 @@ int local_server_start(uv_loop_t *loop, const struct local_server_config *c,
       flags, (uint16_t)c->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
       (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, LOCAL_SERVER_HEADER_LIMIT,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, LOCAL_SERVER_CONNECTION_MEMORY,
       MHD_OPTION_CONNECTION_TIMEOUT, SERVER_CONNECTION_TIMEOUT_S,
       MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
   if (s->mhd == NULL) {

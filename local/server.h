@@ -10,8 +10,10 @@
  * and answers with the service's result or error in the service's
  * protocol.
  *
- * Limits: headers must fit LOCAL_SERVER_HEADER_LIMIT (MHD answers 431
- * otherwise); bodies are capped per service (S3 uploads 5 GiB, other S3
+ * Limits: headers must fit LOCAL_SERVER_CONNECTION_MEMORY (MHD answers
+ * 431 otherwise), which is also the most a body read takes at once
+ * (fewer, larger reads per 5 MB invocation body: bench/RESULTS.md,
+ * endpoint scoring); bodies are capped per service (S3 uploads 5 GiB, other S3
  * bodies 8 MiB, JSON 16 MiB, invocations 6 MiB). Connections are kept
  * alive (HTTP/1.1). */
 #ifndef SAGERUN_LOCAL_SERVER_H
@@ -26,7 +28,7 @@
 #include "engine.h"
 #include "faults.h"
 
-#define LOCAL_SERVER_HEADER_LIMIT ((size_t)64 << 10)
+#define LOCAL_SERVER_CONNECTION_MEMORY ((size_t)1 << 20)
 #define LOCAL_SERVER_JSON_CAP ((size_t)16 << 20)
 #define LOCAL_SERVER_INVOKE_CAP ((size_t)6 << 20)
 #define LOCAL_SERVER_S3_BODY_CAP ((size_t)8 << 20)
