@@ -3,7 +3,7 @@
 # sanitized build for any target.
 
 PKGS := yaml-0.1 jansson libuv libcurl sqlite3 libcrypto expat libprotobuf-c \
-        zlib libmicrohttpd
+        zlib libmicrohttpd libarchive
 
 # A fresh machine has none of the -dev packages: bring them first.
 ifeq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && echo ok),)

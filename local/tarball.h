@@ -1,11 +1,10 @@
 /* model.tar.gz: the gzip-compressed ustar archive SageMaker makes of a
  * training job's /opt/ml/model and hosting unpacks again.
  *
- * Only what the local engine needs: writing regular files (no
- * directories, links or long names) and finding one regular file by
- * name in an archive of any writer (GNU tar, Python's tarfile and this
- * one all produce ustar headers for short names). Everything happens in
- * memory: models are small. */
+ * Only what the local engine needs, on libarchive: writing regular
+ * files (no directories, links or long names) and finding one regular
+ * file by name in an archive of any writer (GNU tar, Python's tarfile,
+ * pax). Everything happens in memory: models are small. */
 #ifndef SAGERUN_LOCAL_TARBALL_H
 #define SAGERUN_LOCAL_TARBALL_H
 
