@@ -333,10 +333,18 @@ void ll_predict(const struct ll_model *m, const float *x, size_t n,
 
   for (i = 0; i < n; i++) {
     const float *r = x + i * d;
-    double s = m->b, v;
+    /* Four running sums, so that additions do not wait on each other. */
+    double a[4] = {0, 0, 0, 0}, s, v;
 
-    for (j = 0; j < d; j++)
-      s += m->w[j] * r[j];
+    for (j = 0; j + 4 <= d; j += 4) {
+      a[0] += m->w[j] * r[j];
+      a[1] += m->w[j + 1] * r[j + 1];
+      a[2] += m->w[j + 2] * r[j + 2];
+      a[3] += m->w[j + 3] * r[j + 3];
+    }
+    for (; j < d; j++)
+      a[0] += m->w[j] * r[j];
+    s = m->b + ((a[0] + a[1]) + (a[2] + a[3]));
     switch (m->score) {
     case LL_SCORE_SIGMOID:
       v = s >= 0 ? 1 / (1 + exp(-s)) : exp(s) / (1 + exp(s));
