@@ -917,11 +917,27 @@ static size_t scores(const char *body, double *out, size_t max)
   return n;
 }
 
+/* Trains job "host" on 2,000 rows (truth 1 + 2a - b + 0.5c) and serves
+ * its model as endpoint "ep". */
+static void host_trained(struct lt_engine *t)
+{
+  struct buf ch;
+
+  setup(t);
+  put_text(t, "h/train.csv", csv_rows(2000, 1));
+  buf_init(&ch, 1 << 16);
+  channel(&ch, "train", "h/", "FullyReplicated", "text/csv");
+  create_job(t, "host", LL_IMAGE, 1, buf_str(&ch), REGRESSOR, NULL);
+  buf_free(&ch);
+  json_decref(wait_completed(t, "host"));
+  make_endpoint(t, "host", "ep");
+}
+
 TEST_TIMEOUT(local_training_hosting, 60000);
 TEST(local_training_hosting)
 {
   struct lt_engine t;
-  struct buf ch, rio;
+  struct buf rio;
   struct recordio_reader r;
   const void *rec;
   size_t rlen, n;
@@ -931,13 +947,7 @@ TEST(local_training_hosting)
   const char *text;
   char *body;
 
-  setup(&t);
-  put_text(&t, "h/train.csv", csv_rows(2000, 1));
-  buf_init(&ch, 1 << 16);
-  channel(&ch, "train", "h/", "FullyReplicated", "text/csv");
-  create_job(&t, "host", LL_IMAGE, 1, buf_str(&ch), REGRESSOR, NULL);
-  json_decref(wait_completed(&t, "host"));
-  make_endpoint(&t, "host", "ep");
+  host_trained(&t);
 
   /* CSV rows without a label: truth is 3 and -1. */
   body = invoke(&t, "ep", "text/csv", NULL, "1,0,0\n0,1,-2\n", 13, ct, NULL);
@@ -1004,7 +1014,6 @@ TEST(local_training_hosting)
                "(406)");
   invoke_fails(&t, "ep", "image/png", NULL, "1,0,0", 424, "ModelError",
                "(415)");
-  buf_free(&ch);
   lt_close(&t);
   lt_loop_done(&t);
 }
@@ -1033,17 +1042,11 @@ TEST(local_training_hosting_ends_while_scoring)
   struct local_runtime_answer plain;
   struct answer_count c;
   struct local_error err;
-  struct buf ch, rows;
+  struct buf rows;
   double s[2];
   int i;
 
-  setup(&t);
-  put_text(&t, "h/train.csv", csv_rows(2000, 1));
-  buf_init(&ch, 1 << 16);
-  channel(&ch, "train", "h/", "FullyReplicated", "text/csv");
-  create_job(&t, "host", LL_IMAGE, 1, buf_str(&ch), REGRESSOR, NULL);
-  json_decref(wait_completed(&t, "host"));
-  make_endpoint(&t, "host", "ep");
+  host_trained(&t);
   buf_init(&rows, 1 << 24);
   for (i = 0; i < 50000; i++)
     ASSERT_EQ(0, buf_adds(&rows, "1,0,0\n"));
@@ -1077,7 +1080,6 @@ TEST(local_training_hosting_ends_while_scoring)
   ASSERT_EQ(1, c.calls);
   free(c.a.body);
   buf_free(&rows);
-  buf_free(&ch);
 }
 
 TEST_TIMEOUT(local_training_hosting_binary, 60000);
