@@ -32,6 +32,14 @@
  * place (neither changes while it runs: the model is freed only after
  * the last job has answered) and writes its own answer.
  *
+ * Logs: each instance of a variant has a stream VARIANT/i-ID in the
+ * group /aws/sagemaker/Endpoints/NAME, as SageMaker's containers do
+ * (the stream names change with every start, as instances do): the
+ * model's loading, and every payload the model refused with the reason,
+ * which is where a ModelError's message sends its reader. Successful
+ * invocations are not logged: a line each would cost a database write
+ * per request.
+ *
  * Variants: a target variant header picks one (unknown names are a 400
  * ValidationError, as SageMaker answers); otherwise requests go round
  * the variants in proportion to their weights (a deterministic weighted
@@ -39,6 +47,7 @@
 #include "hosting.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +69,9 @@
 
 #define HOSTING_MAX_MODEL_TAR ((size_t)1 << 30)
 #define HOSTING_MAX_RESPONSE ((size_t)1 << 30)
+#define HOSTING_LOG_GROUP "/aws/sagemaker/Endpoints/"
+/* Streams per variant at most (one per instance). */
+#define HOSTING_MAX_STREAMS 8
 
 const char *const local_hosting_supported = "linear-learner";
 
@@ -68,6 +80,8 @@ struct hosting_variant {
   double weight;
   double credit; /* weighted round robin */
   struct ll_model *model;
+  char stream[HOSTING_MAX_STREAMS][96]; /* VARIANT/i-ID per instance */
+  size_t nstreams, next_stream;
 };
 
 struct local_hosting {
@@ -125,6 +139,64 @@ static int read_object(struct local_engine *e, const char *bucket,
   return rc;
 }
 
+/* Names the variant's instances' streams: VARIANT/i- and 17 hex digits,
+ * from the endpoint, the variant, the instance and the start time. */
+static void name_streams(struct local_hosting *h, struct hosting_variant *hv,
+                         long long instances)
+{
+  uint64_t seed = 1469598103934665603ULL;
+  const char *p;
+  size_t i;
+
+  for (p = h->endpoint; *p; p++)
+    seed = (seed ^ (unsigned char)*p) * 1099511628211ULL;
+  for (p = hv->name; *p; p++)
+    seed = (seed ^ (unsigned char)*p) * 1099511628211ULL;
+  seed ^= (uint64_t)(local_engine_now(h->e) * 1e6);
+  hv->nstreams = instances < 1                     ? 1
+                 : instances > HOSTING_MAX_STREAMS ? HOSTING_MAX_STREAMS
+                                                   : (size_t)instances;
+  for (i = 0; i < hv->nstreams; i++) {
+    uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (i + 1);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    snprintf(hv->stream[i], sizeof(hv->stream[i]), "%s/i-%016llx%x", hv->name,
+             (unsigned long long)z, (unsigned)(i & 0xf));
+  }
+}
+
+/* A line in the log stream of one of hv's instances (all of them when
+ * every is set), as the container's output would be. Logging is best
+ * effort: a line that cannot be written fails nothing. */
+static void hosting_log(struct local_hosting *h, struct hosting_variant *hv,
+                        int every, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void hosting_log(struct local_hosting *h, struct hosting_variant *hv,
+                        int every, const char *fmt, ...)
+{
+  char group[256], line[2048];
+  long long ms = (long long)(local_engine_now(h->e) * 1000);
+  va_list ap;
+  size_t i;
+
+  if (hv->nstreams == 0)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  snprintf(group, sizeof(group), HOSTING_LOG_GROUP "%s", h->endpoint);
+  if (every) {
+    for (i = 0; i < hv->nstreams; i++)
+      local_logs_put(h->e, group, hv->stream[i], ms, line);
+    return;
+  }
+  local_logs_put(h->e, group, hv->stream[hv->next_stream++ % hv->nstreams], ms,
+                 line);
+}
+
 /* Loads one variant's model; on failure writes the endpoint's
  * FailureReason into reason. */
 static int load_variant(struct local_hosting *h, const json_t *variant,
@@ -148,12 +220,18 @@ static int load_variant(struct local_hosting *h, const json_t *variant,
            jstr(variant, "VariantName") ? jstr(variant, "VariantName")
                                         : "AllTraffic");
   hv->weight = weight ? json_number_value(weight) : 1.0;
+  name_streams(
+      h, hv,
+      json_integer_value(json_object_get(variant, "InitialInstanceCount")));
+  hosting_log(h, hv, 1, "Starting the inference container for variant %s: %s",
+              hv->name, image ? image : "(no image)");
   if (image == NULL || !local_image_is_linear_learner(image)) {
     snprintf(reason, rlen,
              "The local engine cannot host the image '%s' of model '%s' "
              "(variant %s); supported algorithms: %s",
              image ? image : "", jstr(model, "ModelName"), hv->name,
              local_hosting_supported);
+    hosting_log(h, hv, 1, "%s", reason);
     return SR_ENOTSUP;
   }
   if (url == NULL) {
@@ -161,6 +239,7 @@ static int load_variant(struct local_hosting *h, const json_t *variant,
              "Model '%s' (variant %s) has no ModelDataUrl: a linear-learner "
              "container needs its model.tar.gz",
              jstr(model, "ModelName"), hv->name);
+    hosting_log(h, hv, 1, "%s", reason);
     return SR_EINVAL;
   }
   buf_init(&gz, HOSTING_MAX_MODEL_TAR);
@@ -190,6 +269,17 @@ static int load_variant(struct local_hosting *h, const json_t *variant,
              : rc == SR_ENOENT ? "the archive has no model_algo-1"
                                : sr_strerror(rc));
 out:
+  if (rc == 0)
+    hosting_log(h, hv, 1,
+                "Model loaded from %s: %s, %zu features; serving text/csv, "
+                "application/json and application/x-recordio-protobuf",
+                url,
+                ll_model_predictor(hv->model) == LL_BINARY_CLASSIFIER
+                    ? "binary_classifier"
+                    : "regressor",
+                ll_model_feature_dim(hv->model));
+  else
+    hosting_log(h, hv, 1, "%s", reason);
   s3_uri_free(&u);
   buf_free(&gz);
   buf_free(&file);
@@ -452,8 +542,8 @@ static int format_answer(enum llio_format f, int binary, const float *score,
 struct hosting_job {
   uv_work_t work;
   struct local_hosting *h;
+  struct hosting_variant *v; /* lives until the last job answered */
   const struct ll_model *model;
-  char variant[64];
   enum llio_format in, out;
   char content_type[128]; /* for the message when unknown */
   const void *data;
@@ -562,6 +652,10 @@ static void scored(uv_work_t *work, int status)
   if (j->container_status) {
     a.failed = 1;
     model_error(h, &a.err, j->container_status, buf_str(&j->msg));
+    /* (Not once the endpoint stops: the engine may be closing.) */
+    if (!h->stopping)
+      hosting_log(h, j->v, 0, "ClientError (%d): %s", j->container_status,
+                  buf_str(&j->msg));
   } else if (j->rc) {
     a.failed = 1;
     local_fail(&a.err, 500, "InternalFailure", "%s", sr_strerror(j->rc));
@@ -570,7 +664,7 @@ static void scored(uv_work_t *work, int status)
              j->out == LLIO_JSON        ? "application/json"
              : j->out == LLIO_JSONLINES ? "application/jsonlines"
                                         : "application/x-recordio-protobuf");
-    snprintf(a.variant, sizeof(a.variant), "%s", j->variant);
+    snprintf(a.variant, sizeof(a.variant), "%s", j->v->name);
     a.body = buf_detach(&j->body, &a.len);
     if (a.body == NULL) {
       a.failed = 1;
@@ -608,14 +702,15 @@ int local_hosting_invoke(struct local_hosting *h,
              "application/json, application/jsonlines and "
              "application/x-recordio-protobuf",
              r->accept);
+    hosting_log(h, v, 0, "ClientError (406): %s", text);
     return model_error(h, err, 406, text);
   }
   j = calloc(1, sizeof(*j));
   if (j == NULL)
     return local_fail(err, 500, "InternalFailure", "out of memory");
   j->h = h;
+  j->v = v;
   j->model = v->model;
-  snprintf(j->variant, sizeof(j->variant), "%s", v->name);
   j->in = llio_format_of(r->content_type ? r->content_type : "");
   j->out = outf;
   snprintf(j->content_type, sizeof(j->content_type), "%s",

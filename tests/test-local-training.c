@@ -293,10 +293,10 @@ static double model_error(const struct ll_model *m)
   return sum / 200;
 }
 
-/* All of the job's log streams' events, "STREAM\tMESSAGE\n" each, and the
- * stream names, comma-joined. */
-static char *job_logs(struct lt_engine *t, const char *job, char *streams,
-                      size_t slen)
+/* The events of group's streams named prefix..., "STREAM\tMESSAGE\n"
+ * each, and the stream names, comma-joined. */
+static char *group_logs(struct lt_engine *t, const char *group,
+                        const char *prefix, char *streams, size_t slen)
 {
   struct buf b, req;
   json_t *out, *s, *ev;
@@ -305,9 +305,9 @@ static char *job_logs(struct lt_engine *t, const char *job, char *streams,
   buf_init(&b, 1 << 26);
   buf_init(&req, 1 << 16);
   ASSERT_EQ(0, buf_addf(&req,
-                        "{\"logGroupName\": \"/aws/sagemaker/TrainingJobs\","
-                        " \"logStreamNamePrefix\": \"%s/\"}",
-                        job));
+                        "{\"logGroupName\": \"%s\","
+                        " \"logStreamNamePrefix\": \"%s\"}",
+                        group, prefix));
   out = lt_ok(t, local_logs_call, "DescribeLogStreams", buf_str(&req));
   streams[0] = '\0';
   json_array_foreach(json_object_get(out, "logStreams"), i, s)
@@ -323,11 +323,10 @@ static char *job_logs(struct lt_engine *t, const char *job, char *streams,
 
       buf_reset(&req);
       ASSERT_EQ(0, buf_addf(&req,
-                            "{\"logGroupName\": "
-                            "\"/aws/sagemaker/TrainingJobs\", "
+                            "{\"logGroupName\": \"%s\", "
                             "\"logStreamName\": \"%s\", \"startFromHead\": "
                             "true%s%s%s}",
-                            name, token ? ", \"nextToken\": \"" : "",
+                            group, name, token ? ", \"nextToken\": \"" : "",
                             token ? token : "", token ? "\"" : ""));
       page = lt_ok(t, local_logs_call, "GetLogEvents", buf_str(&req));
       json_array_foreach(json_object_get(page, "events"), k, ev)
@@ -349,9 +348,19 @@ static char *job_logs(struct lt_engine *t, const char *job, char *streams,
   buf_free(&req);
   /* Workers' stderr is in their streams: sanitizer reports would be. */
   if (strstr(buf_str(&b), "Sanitizer") || strstr(buf_str(&b), "runtime error"))
-    test_fail(__FILE__, __LINE__, "sanitizer report in %s's logs:\n%s", job,
-              buf_str(&b));
+    test_fail(__FILE__, __LINE__, "sanitizer report in %s%s logs:\n%s", group,
+              prefix, buf_str(&b));
   return buf_detach(&b, NULL);
+}
+
+/* A training job's streams (JOB/algo-N-EPOCH), as group_logs. */
+static char *job_logs(struct lt_engine *t, const char *job, char *streams,
+                      size_t slen)
+{
+  char prefix[256];
+
+  snprintf(prefix, sizeof(prefix), "%s/", job);
+  return group_logs(t, "/aws/sagemaker/TrainingJobs", prefix, streams, slen);
 }
 
 /* The sorted file names in dir, comma-joined. */
@@ -943,9 +952,9 @@ TEST(local_training_hosting)
   size_t rlen, n;
   double s[4];
   float x[2][DIM] = {{1, 0, 0}, {0, 1, -2}}, y[2] = {0, 0};
-  char ct[128];
+  char ct[128], streams[256];
   const char *text;
-  char *body;
+  char *body, *logs;
 
   host_trained(&t);
 
@@ -1014,6 +1023,17 @@ TEST(local_training_hosting)
                "(406)");
   invoke_fails(&t, "ep", "image/png", NULL, "1,0,0", 424, "ModelError",
                "(415)");
+  /* The endpoint's log stream, where a ModelError sends its reader. */
+  logs = group_logs(&t, "/aws/sagemaker/Endpoints/ep", "AllTraffic/i-", streams,
+                    sizeof(streams));
+  ASSERT(strchr(streams, ',') == NULL); /* one instance, one stream */
+  ASSERT_EQ(strlen("AllTraffic/i-") + 17, strlen(streams));
+  ASSERT_CONTAINS(logs, "Model loaded from s3://bucket/out/host/output/"
+                        "model.tar.gz: regressor, 3 features");
+  ASSERT_CONTAINS(logs, "ClientError (400): line 1 has 2 features, "
+                        "expected 3");
+  ASSERT_CONTAINS(logs, "ClientError (406): accept type text/html");
+  free(logs);
   lt_close(&t);
   lt_loop_done(&t);
 }
@@ -1420,6 +1440,7 @@ TEST(local_training_peer_boto3)
     ASSERT_CONTAINS(out, "ok - invoke_csv");
     ASSERT_CONTAINS(out, "ok - invoke_variant");
     ASSERT_CONTAINS(out, "ok - invoke_concurrent");
+    ASSERT_CONTAINS(out, "ok - endpoint_log_lines");
     ASSERT_CONTAINS(out, "failures: 0");
   }
   free(out);

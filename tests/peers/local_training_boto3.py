@@ -202,6 +202,20 @@ def main():
               "expected 3" in e.response["Error"]["Message"], e.response)
     except ClientError as e:
         check("invoke_bad_payload", False, e.response)
+    # The log stream the ModelError's message points at.
+    group = "/aws/sagemaker/Endpoints/peer-ep"
+    streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
+    names = [s["logStreamName"] for s in streams]
+    check("endpoint_log_stream",
+          len(names) == 1 and names[0].startswith("AllTraffic/i-"), names)
+    if names:
+        events = logs.get_log_events(logGroupName=group,
+                                     logStreamName=names[0],
+                                     startFromHead=True)["events"]
+        check("endpoint_log_lines",
+              any("Model loaded" in e["message"] for e in events)
+              and any("expected 3" in e["message"] for e in events),
+              [e["message"] for e in events])
     sm.delete_endpoint(EndpointName="peer-ep")
     sm.delete_endpoint_config(EndpointConfigName="peer-config")
     sm.delete_model(ModelName="peer-model")
