@@ -44,6 +44,9 @@ struct step_ctx {
   json_t *journal; /* what step_journal_find last returned */
   void *data;      /* the step's own */
   int closing;     /* timers still closing */
+  /* Resume: the earlier run's row (borrowed from opts->prior) while
+   * identify finds out whether its data is still the same. */
+  const json_t *identifying;
 };
 
 struct exec {
@@ -548,6 +551,34 @@ void step_done(struct step_ctx *ctx, int status, json_t *outputs,
   finish(ex, i, EXEC_FAILED);
 }
 
+/* An earlier run's row of node i that a resume may reuse: succeeded (or
+ * reused) with the same fingerprint. */
+static int reusable(struct exec *ex, size_t i, const json_t *prior)
+{
+  const char *st = json_string_value(json_object_get(prior, "status"));
+  const char *fp = json_string_value(json_object_get(prior, "fingerprint"));
+
+  return st && (strcmp(st, "succeeded") == 0 || strcmp(st, "reused") == 0) &&
+         fp && strcmp(fp, ex->fingerprints[i]) == 0 &&
+         json_is_object(json_object_get(prior, "outputs"));
+}
+
+/* Node i takes the earlier run's outputs. */
+static void reuse(struct exec *ex, size_t i, const json_t *prior,
+                  const char *why)
+{
+  char text[128];
+
+  ex->attempts[i] = (int)json_integer_value(json_object_get(prior, "attempt"));
+  ex->outputs[i] = json_incref(json_object_get(prior, "outputs"));
+  ex->status[i] = EXEC_REUSED;
+  snprintf(text, sizeof(text), "reused from the earlier run%s", why ? why : "");
+  emit(ex, EXEC_EVENT_FINISHED, i, text, 0);
+  finish(ex, i, EXEC_REUSED);
+}
+
+static void run_step(struct step_ctx *ctx);
+
 static void start_attempt(struct exec *ex, size_t i)
 {
   const struct dag_node *n = &ex->dag->nodes[i];
@@ -559,6 +590,7 @@ static void start_attempt(struct exec *ex, size_t i)
 
   const json_t *prior =
       ex->opts->prior ? json_object_get(ex->opts->prior, n->id) : NULL;
+  const json_t *check = NULL; /* the earlier row, whose data identify checks */
   int first = ex->attempts[i] == 0;
 
   /* On resume, continue the attempt that was in flight (its journal
@@ -586,22 +618,18 @@ static void start_attempt(struct exec *ex, size_t i)
   json_decref(ex->inputs[i]);
   ex->inputs[i] = json_incref(inputs);
   /* Finally steps always run again: a resumed run may have created what
-   * they clean up. */
-  if (first && prior && !n->step->finally) {
-    const char *st = json_string_value(json_object_get(prior, "status"));
-    const char *fp = json_string_value(json_object_get(prior, "fingerprint"));
-    json_t *out = json_object_get(prior, "outputs");
-    if (st && (strcmp(st, "succeeded") == 0 || strcmp(st, "reused") == 0) &&
-        fp && strcmp(fp, ex->fingerprints[i]) == 0 && json_is_object(out)) {
+   * they clean up. A step that read outside data is reused only when
+   * that data is still the same, which identify finds out first. */
+  if (first && prior && !n->step->finally && reusable(ex, i, prior)) {
+    const json_t *was = json_object_get(prior, "identity");
+
+    if (!json_is_object(was) || type->exec == NULL ||
+        type->exec->identify == NULL) {
       json_decref(inputs);
-      ex->attempts[i] =
-          (int)json_integer_value(json_object_get(prior, "attempt"));
-      ex->outputs[i] = json_incref(out);
-      ex->status[i] = EXEC_REUSED;
-      emit(ex, EXEC_EVENT_FINISHED, i, "reused from the earlier run", 0);
-      finish(ex, i, EXEC_REUSED);
+      reuse(ex, i, prior, NULL);
       return;
     }
+    check = prior;
   }
   if (type->exec == NULL) {
     json_decref(inputs);
@@ -633,15 +661,86 @@ static void start_attempt(struct exec *ex, size_t i)
   type_add(ex, type->name, 1);
   persist(ex, i);
   emit(ex, EXEC_EVENT_STARTED, i, NULL, 0);
-  if (n->step->timeout > 0)
-    uv_timer_start(&ctx->timeout, timeout_cb,
-                   (uint64_t)(n->step->timeout * 1e3), 0);
-  rc = type->exec->start(ctx);
+  if (check) {
+    ctx->identifying = check;
+    step_progress(ctx, "checking whether the data it read changed");
+    if (type->exec->identify(ctx) == 0)
+      return; /* step_identified goes on */
+    ctx->identifying = NULL;
+    step_log(ctx, "cannot tell whether the data it read changed: it runs "
+                  "again");
+  }
+  run_step(ctx);
+}
+
+/* Starts the step proper (after any identify). */
+static void run_step(struct step_ctx *ctx)
+{
+  struct exec *ex = ctx->ex;
+  const struct wf_step *s = ex->dag->nodes[ctx->index].step;
+  int rc;
+
+  if (s->timeout > 0)
+    uv_timer_start(&ctx->timeout, timeout_cb, (uint64_t)(s->timeout * 1e3), 0);
+  rc = s->type->exec->start(ctx);
   if (rc) {
     /* start failed: its step_done never comes; finish it here. */
     ctx->done = 0;
     step_done(ctx, rc, NULL, "could not start: %s", sr_strerror(rc));
   }
+}
+
+void step_identified(struct step_ctx *ctx, json_t *identity)
+{
+  struct exec *ex = ctx->ex;
+  size_t i = ctx->index;
+  const json_t *prior = ctx->identifying, *was;
+
+  if (prior == NULL) {
+    json_decref(identity); /* not asked, or asked twice: a step's bug */
+    return;
+  }
+  ctx->identifying = NULL;
+  was = json_object_get(prior, "identity");
+  if (ctx->cancel_asked) {
+    json_decref(identity);
+    step_done(ctx, SR_ECANCELED, NULL, "canceled");
+    return;
+  }
+  if (identity && json_equal(identity, was)) {
+    json_decref(identity);
+    ex->running--;
+    type_add(ex, ex->dag->nodes[i].step->type->name, -1);
+    ctx_free(ctx);
+    ex->ctx[i] = NULL;
+    reuse(ex, i, prior, " (the data it read is unchanged)");
+    return;
+  }
+  {
+    char *now =
+        identity ? json_dumps(identity, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *then = json_dumps(was, JSON_COMPACT | JSON_SORT_KEYS);
+
+    step_log(ctx, "the data it read changed since the earlier run: %s, now %s",
+             then ? then : "?", now ? now : "unknown");
+    if (ex->opts->state)
+      state_event(ex->opts->state, ex->opts->run_id, ex->dag->nodes[i].id,
+                  "data-changed", then);
+    free(now);
+    free(then);
+  }
+  json_decref(identity);
+  run_step(ctx);
+}
+
+void step_set_identity(struct step_ctx *ctx, json_t *identity)
+{
+  struct exec *ex = ctx->ex;
+
+  if (identity && ex->opts->state)
+    state_step_set_identity(ex->opts->state, ex->opts->run_id,
+                            ex->dag->nodes[ctx->index].id, identity);
+  json_decref(identity);
 }
 
 /* A node has finished: release what waited for it. */
@@ -760,6 +859,11 @@ static void signal_cb(uv_signal_t *sig, int signum)
     if (ex->status[i] == EXEC_RETRY_WAIT) {
       uv_timer_stop(&ctx->retry);
       retry_cb(&ctx->retry);
+      continue;
+    }
+    /* While identify works, its answer sees cancel_asked instead. */
+    if (ctx->identifying) {
+      ctx->cancel_asked = 1;
       continue;
     }
     if (type->exec->cancel && !ctx->cancel_asked) {

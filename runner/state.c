@@ -32,7 +32,8 @@ static const char *const schema_sql =
     "  type TEXT NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL,"
     "  fingerprint TEXT, inputs TEXT, outputs TEXT, error TEXT,"
     "  started_at TEXT,"
-    "  updated_at TEXT NOT NULL, PRIMARY KEY (run_id, instance));"
+    "  updated_at TEXT NOT NULL, identity TEXT,"
+    "  PRIMARY KEY (run_id, instance));"
     "CREATE TABLE IF NOT EXISTS journal ("
     "  run_id TEXT NOT NULL REFERENCES runs(id), instance TEXT NOT NULL,"
     "  attempt INTEGER NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,"
@@ -113,6 +114,20 @@ static int quick_check(struct state *s, const char *path, char *err,
   return rc;
 }
 
+/* Databases from before steps had an identity column get it. */
+static int add_identity_column(struct state *s, char **msg)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(s->db, "SELECT identity FROM steps LIMIT 0", -1,
+                              &st, NULL);
+
+  sqlite3_finalize(st);
+  if (rc == SQLITE_OK)
+    return SQLITE_OK;
+  return sqlite3_exec(s->db, "ALTER TABLE steps ADD COLUMN identity TEXT", NULL,
+                      NULL, msg);
+}
+
 int state_open(const char *path, struct state **out, char *err, size_t errlen)
 {
   struct state *s;
@@ -156,6 +171,8 @@ int state_open(const char *path, struct state **out, char *err, size_t errlen)
   }
   if (rc == SQLITE_OK)
     rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, &msg);
+  if (rc == SQLITE_OK)
+    rc = add_identity_column(s, &msg);
   if (rc != SQLITE_OK) {
     snprintf(err, errlen, "%s is not a usable state database: %s", path,
              msg ? msg : sqlite3_errmsg(s->db));
@@ -249,7 +266,8 @@ static json_t *query_rows(struct state *s, const char *sql, const char *a1,
       } else {
         const char *t = (const char *)sqlite3_column_text(st, i);
         if (strcmp(name, "params") == 0 || strcmp(name, "outputs") == 0 ||
-            strcmp(name, "details") == 0 || strcmp(name, "inputs") == 0)
+            strcmp(name, "details") == 0 || strcmp(name, "inputs") == 0 ||
+            strcmp(name, "identity") == 0)
           v = json_loads(t, JSON_DECODE_ANY, NULL);
         else
           v = json_string(t);
@@ -376,6 +394,15 @@ int state_step_update(struct state *s, const char *run_id, const char *instance,
       "excluded.updated_at",
       "ssssisjjsss", run_id, instance, type, status, (long long)attempt,
       fingerprint, inputs, outputs, error, now, now);
+}
+
+int state_step_set_identity(struct state *s, const char *run_id,
+                            const char *instance, const json_t *identity)
+{
+  return exec_sql(s,
+                  "UPDATE steps SET identity = ? WHERE run_id = ? AND "
+                  "instance = ?",
+                  "jss", identity, run_id, instance);
 }
 
 json_t *state_step_get(struct state *s, const char *run_id,

@@ -37,6 +37,10 @@ int state_step_update(struct state *s, const char *run_id, const char *instance,
                       const char *type, const char *status, int attempt,
                       const char *fingerprint, const json_t *inputs,
                       const json_t *outputs, const char *error);
+/* Records the identity of the outside data the step read (step.h,
+ * step_set_identity): its row's "identity", for a resume to compare. */
+int state_step_set_identity(struct state *s, const char *run_id,
+                            const char *instance, const json_t *identity);
 /* The step's row as JSON, or NULL. New reference. */
 json_t *state_step_get(struct state *s, const char *run_id,
                        const char *instance);

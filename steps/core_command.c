@@ -250,4 +250,4 @@ static void command_cancel(struct step_ctx *ctx)
 }
 
 const struct step_exec core_command_exec = {STEP_ABI_VERSION, command_start,
-                                            command_cancel};
+                                            command_cancel, NULL};

@@ -12,4 +12,4 @@ static int echo_start(struct step_ctx *ctx)
 }
 
 const struct step_exec core_echo_exec = {STEP_ABI_VERSION, echo_start,
-                                         NULL /* finishes at once */};
+                                         NULL /* finishes at once */, NULL};

@@ -62,4 +62,4 @@ static void wait_cancel(struct step_ctx *ctx)
 }
 
 const struct step_exec core_wait_exec = {STEP_ABI_VERSION, wait_start,
-                                         wait_cancel};
+                                         wait_cancel, NULL};

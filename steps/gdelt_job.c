@@ -14,6 +14,7 @@
 #include "../runner/http.h"
 #include "../runner/s3.h"
 #include "../runner/sigv4.h"
+#include "source_identity.h"
 
 /* Chunks smaller than this are not worth a work item of their own. */
 #define CHUNK_MIN ((uint64_t)8 << 20)
@@ -43,6 +44,8 @@ struct gdelt_job {
   char err[512];
   const char *kind;
   uint64_t size;
+  struct stat st; /* file:// sources: for the identity */
+  int have_st;
 
   struct chunk *chunks;
   size_t nchunks, nalloc, pending;
@@ -318,6 +321,8 @@ static void probe_work(void *data)
 
   job->status =
       gdelt_source_open(job->local_path, &src, job->err, sizeof(job->err));
+  if (job->status == 0 && !job->downloaded)
+    job->have_st = stat(job->local_path, &job->st) == 0;
   if (job->status == 0) {
     job->kind = gdelt_source_kind(src);
     job->size = gdelt_source_size(src);
@@ -340,6 +345,10 @@ static void probe_after(void *data, int status)
     job_finish(job, job->status, "%s", job->err);
     return;
   }
+  /* What was read, for a resume to compare (step.h). */
+  if (job->have_st)
+    step_set_identity(
+        job->ctx, source_identity_make(job->source, NULL, NULL, -1, &job->st));
   if (job->cancel) {
     job_finish(job, SR_ECANCELED, NULL);
     return;
@@ -413,6 +422,11 @@ static void http_done(struct http_request *req, const struct http_response *res,
     job_finish(job, SR_EIO, "GET %s: HTTP %d", job->source, res->status);
     return;
   }
+  step_set_identity(
+      job->ctx,
+      source_identity_make(job->source, http_response_header(res, "etag"),
+                           http_response_header(res, "last-modified"),
+                           res->body_bytes, NULL));
   if (job->cancel) {
     job_finish(job, SR_ECANCELED, NULL);
     return;
@@ -468,6 +482,9 @@ static void s3_done(struct s3_op *op, const struct s3_result *r, void *data)
     job_finish(job, SR_ECANCELED, NULL);
     return;
   }
+  step_set_identity(job->ctx,
+                    source_identity_make(job->source, r->etag, r->last_modified,
+                                         r->content_length, NULL));
   if (scan_start(job) != 0)
     job_finish(job, SR_ENOMEM, "cannot queue work");
 }

@@ -16,6 +16,7 @@
 #include "../runner/error.h"
 #include "../runner/s3.h"
 #include "gdelt_job.h"
+#include "source_identity.h"
 
 #define PLACEHOLDER "(known after gdelt.prepare)"
 
@@ -540,5 +541,5 @@ static void prepare_cancel(struct step_ctx *ctx)
       s3_op_cancel(p->ops[i]);
 }
 
-const struct step_exec gdelt_prepare_exec = {STEP_ABI_VERSION, prepare_start,
-                                             prepare_cancel};
+const struct step_exec gdelt_prepare_exec = {
+    STEP_ABI_VERSION, prepare_start, prepare_cancel, source_identity_check};

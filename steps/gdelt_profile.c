@@ -10,6 +10,7 @@
 
 #include "../runner/error.h"
 #include "gdelt_job.h"
+#include "source_identity.h"
 
 #define PLACEHOLDER "(known after gdelt.profile)"
 
@@ -218,5 +219,5 @@ static void profile_cancel(struct step_ctx *ctx)
     gdelt_job_cancel(p->job);
 }
 
-const struct step_exec gdelt_profile_exec = {STEP_ABI_VERSION, profile_start,
-                                             profile_cancel};
+const struct step_exec gdelt_profile_exec = {
+    STEP_ABI_VERSION, profile_start, profile_cancel, source_identity_check};

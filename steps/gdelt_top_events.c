@@ -8,6 +8,7 @@
 
 #include "../runner/error.h"
 #include "gdelt_job.h"
+#include "source_identity.h"
 
 #define PLACEHOLDER "(known after gdelt.top_events)"
 
@@ -155,5 +156,5 @@ static void top_cancel(struct step_ctx *ctx)
     gdelt_job_cancel(t->job);
 }
 
-const struct step_exec gdelt_top_events_exec = {STEP_ABI_VERSION, top_start,
-                                                top_cancel};
+const struct step_exec gdelt_top_events_exec = {
+    STEP_ABI_VERSION, top_start, top_cancel, source_identity_check};

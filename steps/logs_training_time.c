@@ -232,5 +232,5 @@ static void timing_cancel(struct step_ctx *ctx)
   }
 }
 
-const struct step_exec logs_training_time_exec = {STEP_ABI_VERSION,
-                                                  timing_start, timing_cancel};
+const struct step_exec logs_training_time_exec = {
+    STEP_ABI_VERSION, timing_start, timing_cancel, NULL};

@@ -120,4 +120,4 @@ static int bucket_start(struct step_ctx *ctx)
 }
 
 const struct step_exec s3_bucket_exec = {STEP_ABI_VERSION, bucket_start,
-                                         NULL /* two quick calls */};
+                                         NULL /* two quick calls */, NULL};

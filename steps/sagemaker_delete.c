@@ -226,4 +226,4 @@ static void delete_cancel(struct step_ctx *ctx)
 }
 
 const struct step_exec sagemaker_delete_exec = {STEP_ABI_VERSION, delete_start,
-                                                delete_cancel};
+                                                delete_cancel, NULL};

@@ -575,4 +575,4 @@ static void eval_cancel(struct step_ctx *ctx)
 }
 
 const struct step_exec sagemaker_evaluate_exec = {STEP_ABI_VERSION, eval_start,
-                                                  eval_cancel};
+                                                  eval_cancel, NULL};

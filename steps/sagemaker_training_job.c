@@ -281,5 +281,5 @@ static void job_cancel(struct step_ctx *ctx)
     send_stop(j);
 }
 
-const struct step_exec sagemaker_training_job_exec = {STEP_ABI_VERSION,
-                                                      job_start, job_cancel};
+const struct step_exec sagemaker_training_job_exec = {
+    STEP_ABI_VERSION, job_start, job_cancel, NULL};

@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <uv.h>
 
-/* Bumped whenever struct step_type changes shape. */
-#define STEP_ABI_VERSION 1
+/* Bumped whenever struct step_type or step_exec changes shape. */
+#define STEP_ABI_VERSION 2
 
 struct step_ctx; /* one running step instance: runner/exec.c */
 
@@ -25,11 +25,22 @@ struct step_ctx; /* one running step instance: runner/exec.c */
  * Resume: before a call that creates something, a step journals its
  * intent (step_journal_intent) with the deterministic name it will use;
  * on a resumed run, start first looks for that intent (step_journal_find)
- * and re-attaches by name instead of creating a second resource. */
+ * and re-attaches by name instead of creating a second resource.
+ *
+ * Data from outside the run: a step that reads something the run does
+ * not make (a GDELT file, an object someone else writes) names what it
+ * read while it runs (step_set_identity: the source and its ETag, size
+ * or modification time). A resumed run reuses such a step's result only
+ * when identify, asked again, names the same data: identify (may be
+ * NULL) starts finding the identity (a HEAD, a stat) and returns 0,
+ * after which step_identified is called exactly once, later, from the
+ * loop; or it returns a negative code, and the step runs again. cancel
+ * is not called while identify works. */
 struct step_exec {
   int abi; /* STEP_ABI_VERSION */
   int (*start)(struct step_ctx *ctx);
   void (*cancel)(struct step_ctx *ctx);
+  int (*identify)(struct step_ctx *ctx);
 };
 
 struct step_type {
@@ -103,6 +114,13 @@ void step_log(struct step_ctx *ctx, const char *fmt, ...)
  * after on the loop. work must not touch the loop or the ctx API. */
 int step_work(struct step_ctx *ctx, void (*work)(void *data),
               void (*after)(void *data, int status), void *data);
+
+/* The identity of the outside data the step read (reference taken), kept
+ * with the step's state for a resume to compare. */
+void step_set_identity(struct step_ctx *ctx, json_t *identity);
+/* Ends identify: the identity found now (reference taken), or NULL when
+ * it cannot be told (the step then runs again). */
+void step_identified(struct step_ctx *ctx, json_t *identity);
 
 /* Finishes the step: status 0 with outputs (reference taken; NULL = {}),
  * or a negative code and a message (lowercase, no final period). Exactly

@@ -2142,3 +2142,63 @@ TEST(gdelt_peer_top_events_and_profile)
   exec_summary_free(&r.s);
   free(src);
 }
+
+/* Resume reuses a gdelt step only while its source is the data it read:
+ * the step records the file's size and modification time, and a resume
+ * stats it again (source_identity.h). */
+TEST_TIMEOUT(gdelt_resume_checks_source_data, 60000);
+TEST(gdelt_resume_checks_source_data)
+{
+  char *src = path_in_tmp("year.tsv"), wf[1024], state[1024], text[2048];
+  const char *run[] = {test_sagerun_bin(), "run", wf, "--state", state, NULL};
+  const char *resume[] = {test_sagerun_bin(), "resume", "--state", state, NULL};
+  char *out = NULL, *err = NULL;
+  struct timespec later[2] = {{0, UTIME_OMIT}, {0, 0}};
+
+  const char *stop[] = {test_sagerun_bin(), "local", "stop", NULL};
+
+  /* gdelt steps may read s3://, so the run opens the local engine: its
+   * own, stopped at the end. */
+  snprintf(text, sizeof(text), "%s/engine", test_tmpdir());
+  setenv("SAGERUN_LOCAL_DIR", text, 1);
+  synth_write(src, 2000, 3, SYNTH_MIXED);
+  snprintf(wf, sizeof(wf), "%s/wf.yaml", test_tmpdir());
+  snprintf(state, sizeof(state), "%s/state.db", test_tmpdir());
+  snprintf(text, sizeof(text),
+           "name: ident\nsteps:\n"
+           "  events: {uses: gdelt.top_events, with: {source: \"file://%s\", "
+           "count: 5}}\n"
+           "  fails: {uses: core.command, needs: [events], with: {run: "
+           "[false]}}\n",
+           src);
+  ASSERT_EQ(0, test_write_file(wf, text));
+  ASSERT_EQ(1, test_exec(run, NULL, &out, &err));
+  free(out);
+  free(err);
+  /* Same file: reused. */
+  ASSERT_EQ(1, test_exec(resume, NULL, &out, &err));
+  ASSERT_CONTAINS(out, "reused     events");
+  free(out);
+  free(err);
+  /* Same bytes, newer modification time: it cannot know, so it reads
+   * again; then other rows. */
+  later[1].tv_sec = time(NULL) + 60;
+  ASSERT_EQ(0, utimensat(AT_FDCWD, src, later, 0));
+  ASSERT_EQ(1, test_exec(resume, NULL, &out, &err));
+  ASSERT_CONTAINS(out, "succeeded  events");
+  free(out);
+  free(err);
+  ASSERT_EQ(1, test_exec(resume, NULL, &out, &err));
+  ASSERT_CONTAINS(out, "reused     events");
+  free(out);
+  free(err);
+  synth_write(src, 2500, 4, SYNTH_MIXED);
+  ASSERT_EQ(1, test_exec(resume, NULL, &out, &err));
+  ASSERT_CONTAINS(out, "succeeded  events");
+  free(out);
+  free(err);
+  test_exec(stop, NULL, &out, &err);
+  free(out);
+  free(err);
+  free(src);
+}
