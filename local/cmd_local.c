@@ -54,9 +54,14 @@ struct local_args {
 struct engine_run {
   uv_loop_t loop;
   uv_signal_t sigterm, sigint;
+  uv_timer_t watch; /* the data directory is still there */
+  const char *data_dir;
   struct local_engine *engine;
   int stopping;
 };
+
+/* How often the engine looks whether its data directory still exists. */
+#define ENGINE_WATCH_MS 5000
 
 static void sleep_ms(long ms)
 {
@@ -245,17 +250,36 @@ static void engine_closed(void *arg)
   run->engine = NULL;
   uv_close((uv_handle_t *)&run->sigterm, NULL);
   uv_close((uv_handle_t *)&run->sigint, NULL);
+  uv_close((uv_handle_t *)&run->watch, NULL);
+}
+
+static void engine_run_stop(struct engine_run *run, const char *why)
+{
+  if (run->stopping)
+    return;
+  run->stopping = 1;
+  local_engine_log(run->engine, "%s: stopping", why);
+  local_engine_close(run->engine, engine_closed, run);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
 {
-  struct engine_run *run = h->data;
+  char why[32];
 
-  if (run->stopping)
-    return;
-  run->stopping = 1;
-  local_engine_log(run->engine, "signal %d: stopping", signum);
-  local_engine_close(run->engine, engine_closed, run);
+  snprintf(why, sizeof(why), "signal %d", signum);
+  engine_run_stop(h->data, why);
+}
+
+/* An engine whose data directory was removed (rm -rf, a test's temporary
+ * directory cleaned up) serves nothing anyone can find again: it stops
+ * rather than run on unseen. */
+static void on_watch(uv_timer_t *t)
+{
+  struct engine_run *run = t->data;
+  struct stat st;
+
+  if (stat(run->data_dir, &st) != 0 && errno == ENOENT)
+    engine_run_stop(run, "the data directory was removed");
 }
 
 /* Tells a waiting `start` how it went: "ok PORT" or "error: TEXT". */
@@ -335,6 +359,10 @@ static int engine_run(const struct local_args *a, int ready_fd)
   run.sigint.data = &run;
   uv_signal_start(&run.sigterm, on_signal, SIGTERM);
   uv_signal_start(&run.sigint, on_signal, SIGINT);
+  run.data_dir = a->data_dir;
+  uv_timer_init(&run.loop, &run.watch);
+  run.watch.data = &run;
+  uv_timer_start(&run.watch, on_watch, ENGINE_WATCH_MS, ENGINE_WATCH_MS);
   local_engine_log(run.engine, "listening on %s, data in %s (pid %ld)",
                    local_engine_url(run.engine), a->data_dir, (long)getpid());
   snprintf(text, sizeof(text), "ok %d\n", local_engine_port(run.engine));
