@@ -47,6 +47,25 @@ static void diff(struct buf *out, const char *path, const json_t *a,
   }
 }
 
+/* Says that id would be reused; a step that read outside data (its row
+ * has an identity) is reused only if resume finds that data unchanged. */
+static void explain_reuse(const char *id, const char *fp,
+                          const json_t *identity)
+{
+  char *text = json_is_object(identity)
+                   ? json_dumps(identity, JSON_COMPACT | JSON_SORT_KEYS)
+                   : NULL;
+
+  printf("%s would be reused: it succeeded with the same inputs "
+         "(fingerprint %.12s)\n",
+         id, fp);
+  if (text)
+    printf("  if the data it read is unchanged, which resume checks first: "
+           "%s\n",
+           text);
+  free(text);
+}
+
 int cmd_explain(int argc, char **argv)
 {
   const struct cli_command *cmd = cli_find("explain");
@@ -167,9 +186,7 @@ int cmd_explain(int argc, char **argv)
         if (buf_len(&why))
           printf("%s would run again: %s", node->id, buf_str(&why));
         else
-          printf("%s would be reused: it succeeded with the same inputs "
-                 "(fingerprint %.12s)\n",
-                 node->id, fp);
+          explain_reuse(node->id, fp, json_object_get(p, "identity"));
       }
       buf_free(&why);
     }

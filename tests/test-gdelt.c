@@ -2156,6 +2156,9 @@ TEST(gdelt_resume_checks_source_data)
   struct timespec later[2] = {{0, UTIME_OMIT}, {0, 0}};
 
   const char *stop[] = {test_sagerun_bin(), "local", "stop", NULL};
+  char run_id[64] = "";
+  const char *explain[] = {
+      test_sagerun_bin(), "explain", "--state", state, run_id, "events", NULL};
 
   /* gdelt steps may read s3://, so the run opens the local engine: its
    * own, stopped at the end. */
@@ -2173,6 +2176,19 @@ TEST(gdelt_resume_checks_source_data)
            src);
   ASSERT_EQ(0, test_write_file(wf, text));
   ASSERT_EQ(1, test_exec(run, NULL, &out, &err));
+  {
+    const char *at = strstr(out, "(run ");
+
+    ASSERT(at != NULL);
+    snprintf(run_id, sizeof(run_id), "%.*s", (int)strcspn(at + 5, ")"), at + 5);
+  }
+  free(out);
+  free(err);
+  /* explain says what resume will check. */
+  ASSERT_EQ(0, test_exec(explain, NULL, &out, &err));
+  ASSERT_CONTAINS(out, "events would be reused");
+  ASSERT_CONTAINS(out, "if the data it read is unchanged");
+  ASSERT_CONTAINS(out, "\"mtime\":");
   free(out);
   free(err);
   /* Same file: reused. */
