@@ -63,7 +63,11 @@ static json_t *job_outputs(struct job *j, const json_t *d)
     artifact_path(json_string_value(json_object_get(in, "output_path")),
                   j->create.name, &path);
   out = json_pack(
-      "{s:s,s:s,s:s,s:O,s:O,s:s?,s:s?,s:s?,s:O,s:O}", "name", j->create.name,
+      "{s:s,s:s,s:s,s:s,s:O,s:O,s:s?,s:s?,s:s?,s:O,s:O}", "name",
+      j->create.name, "base_name",
+      json_string_value(json_object_get(in, "name"))
+          ? json_string_value(json_object_get(in, "name"))
+          : "job",
       "arn",
       json_string_value(json_object_get(d, "TrainingJobArn"))
           ? json_string_value(json_object_get(d, "TrainingJobArn"))

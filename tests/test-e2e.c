@@ -159,11 +159,18 @@ static void check_report_against_state(const char *state)
     v = NULL;
     json_array_foreach(variants, i, row)
     {
-      if (strcmp(json_string_value(json_object_get(row, "name")),
-                 json_string_value(json_object_get(train_out, "name"))) == 0)
+      const char *job = json_string_value(json_object_get(row, "training_job"));
+
+      if (job && strcmp(job, json_string_value(
+                                 json_object_get(train_out, "name"))) == 0)
         v = row;
     }
     ASSERT(v != NULL);
+    /* Rows are named by the variant's short name ("ShardedByS3Key-2"). */
+    ASSERT_STR_EQ(json_string_value(json_object_get(train_out, "base_name")),
+                  json_string_value(json_object_get(v, "name")));
+    ASSERT(strncmp(json_string_value(json_object_get(v, "name")), dists[k],
+                   strlen(dists[k])) == 0);
     ASSERT(json_number_value(json_object_get(v, "training_seconds")) > 0);
     ASSERT(json_number_value(json_object_get(v, "billable_seconds")) > 0);
     ASSERT(json_number_value(json_object_get(v, "mse")) > 0);
