@@ -14,7 +14,7 @@
  *   (taskset) and the clients to CPU 1, 1 client then 8 concurrent
  *   clients, each invoking in a closed loop (the next request when the
  *   answer came); latency from sending to the whole answer;
- * - HTTP, engine on all cores: the same 8 clients, nothing pinned.
+ * - HTTP, engine on all cores: 1, 4 and 8 clients, nothing pinned.
  * Clients are threads with their own libcurl handle (keep-alive), each
  * request signed anew by runner/sigv4.h (the payload's hash computed
  * once); every answer is checked to hold one score per row.
@@ -701,7 +701,9 @@ int main(int argc, char **argv)
   }
   if (engine_start(worker, dir, -1, &t) != 0)
     goto out;
+  /* 4 clients too: how much concurrency stays under the latency goal. */
   if (measure_http(&t, "HTTP, engine on all cores", 1) != 0 ||
+      measure_http(&t, "HTTP, engine on all cores", CLIENTS / 2) != 0 ||
       measure_http(&t, "HTTP, engine on all cores", CLIENTS) != 0) {
     engine_stop(worker, dir);
     goto out;
