@@ -1491,4 +1491,4 @@ static int report_start(struct step_ctx *ctx)
 }
 
 const struct step_exec report_exec = {STEP_ABI_VERSION, report_start,
-                                      NULL /* short; runs to the end */};
+                                      NULL /* short; runs to the end */, NULL};

@@ -155,4 +155,4 @@ static void endpoint_cancel(struct step_ctx *ctx)
 }
 
 const struct step_exec sagemaker_endpoint_exec = {
-    STEP_ABI_VERSION, endpoint_start, endpoint_cancel};
+    STEP_ABI_VERSION, endpoint_start, endpoint_cancel, NULL};

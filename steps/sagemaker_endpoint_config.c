@@ -55,4 +55,4 @@ static int config_start(struct step_ctx *ctx)
 }
 
 const struct step_exec sagemaker_endpoint_config_exec = {
-    STEP_ABI_VERSION, config_start, NULL /* one quick call */};
+    STEP_ABI_VERSION, config_start, NULL /* one quick call */, NULL};

@@ -72,4 +72,5 @@ static int model_start(struct step_ctx *ctx)
 }
 
 const struct step_exec sagemaker_model_exec = {
-    STEP_ABI_VERSION, model_start, NULL /* one quick call: not cancelled */};
+    STEP_ABI_VERSION, model_start, NULL /* one quick call: not cancelled */,
+    NULL};
