@@ -54,6 +54,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <openssl/rand.h>
 #include <uv.h>
 
 #include "../runner/buf.h"
@@ -139,31 +140,21 @@ static int read_object(struct local_engine *e, const char *bucket,
   return rc;
 }
 
-/* Names the variant's instances' streams: VARIANT/i- and 17 hex digits,
- * from the endpoint, the variant, the instance and the start time. */
-static void name_streams(struct local_hosting *h, struct hosting_variant *hv,
-                         long long instances)
+/* Names the variant's instances' streams: VARIANT/i- and 17 random hex
+ * digits, new at every start as a real endpoint's instances are. */
+static void name_streams(struct hosting_variant *hv, long long instances)
 {
-  uint64_t seed = 1469598103934665603ULL;
-  const char *p;
+  unsigned long long id;
   size_t i;
 
-  for (p = h->endpoint; *p; p++)
-    seed = (seed ^ (unsigned char)*p) * 1099511628211ULL;
-  for (p = hv->name; *p; p++)
-    seed = (seed ^ (unsigned char)*p) * 1099511628211ULL;
-  seed ^= (uint64_t)(local_engine_now(h->e) * 1e6);
   hv->nstreams = instances < 1                     ? 1
                  : instances > HOSTING_MAX_STREAMS ? HOSTING_MAX_STREAMS
                                                    : (size_t)instances;
   for (i = 0; i < hv->nstreams; i++) {
-    uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (i + 1);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
+    if (RAND_bytes((unsigned char *)&id, sizeof(id)) != 1)
+      id = 0;
     snprintf(hv->stream[i], sizeof(hv->stream[i]), "%s/i-%016llx%x", hv->name,
-             (unsigned long long)z, (unsigned)(i & 0xf));
+             id, (unsigned)(i & 0xf));
   }
 }
 
@@ -221,8 +212,7 @@ static int load_variant(struct local_hosting *h, const json_t *variant,
                                         : "AllTraffic");
   hv->weight = weight ? json_number_value(weight) : 1.0;
   name_streams(
-      h, hv,
-      json_integer_value(json_object_get(variant, "InitialInstanceCount")));
+      hv, json_integer_value(json_object_get(variant, "InitialInstanceCount")));
   hosting_log(h, hv, 1, "Starting the inference container for variant %s: %s",
               hv->name, image ? image : "(no image)");
   if (image == NULL || !local_image_is_linear_learner(image)) {
